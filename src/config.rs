@@ -1,0 +1,570 @@
+//! Typed configuration, loaded and validated once at start. Unknown keys and bad values are
+//! rejected with an error that names the key, so an administrator never runs a daemon that
+//! silently ignores half of its config file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// An error in the configuration: which key, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub helpdesk: Helpdesk,
+    pub imap: Imap,
+    pub smtp: Smtp,
+    pub database: Database,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub templates: Templates,
+    #[serde(default)]
+    pub technicians: Vec<Technician>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Helpdesk {
+    /// The address users write to; also the From of every mail Loket sends.
+    pub address: String,
+    #[serde(default = "default_name")]
+    pub name: String,
+    #[serde(default = "default_tag_prefix")]
+    pub tag_prefix: String,
+    #[serde(default = "default_language")]
+    pub language: String,
+    #[serde(default = "default_timezone", deserialize_with = "de_timezone")]
+    pub timezone: chrono_tz::Tz,
+    /// At most this many acknowledgements to one sender per `ack_rate_window`: a sender stuck in
+    /// a loop with another robot cannot make us flood them.
+    #[serde(default = "default_ack_rate_limit")]
+    pub ack_rate_limit: u32,
+    #[serde(default = "default_hour", deserialize_with = "de_duration")]
+    pub ack_rate_window: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS before login.
+    Starttls,
+    /// No encryption: accepted only for a loopback host.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Imap {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default = "default_mailbox")]
+    pub mailbox: String,
+    /// Where processed messages are moved after their ticket is committed; None keeps them in
+    /// `mailbox` (flagged \Seen).
+    #[serde(default)]
+    pub processed_folder: Option<String>,
+    #[serde(default = "default_true")]
+    pub idle: bool,
+    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+    /// Extra CA certificate (PEM) to trust, for a server with a private or self-signed certificate.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// How many messages one UID FETCH asks for.
+    #[serde(default = "default_fetch_batch")]
+    pub fetch_batch: u32,
+    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// Longest wait between reconnection attempts (the backoff doubles up to this).
+    #[serde(default = "default_max_backoff", deserialize_with = "de_duration")]
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// Longest wait between two attempts to send one outbox mail.
+    #[serde(default = "default_max_backoff", deserialize_with = "de_duration")]
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Attachments larger than this are not stored; the ticket lists them as dropped.
+    #[serde(default = "default_max_attachment")]
+    pub max_attachment_bytes: u64,
+    /// Messages larger than this are quarantined whole (raw bytes kept), not parsed.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_attachment_bytes: default_max_attachment(),
+            max_message_bytes: default_max_message(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Templates {
+    /// A folder with `<language>/<name>.<part>.hbs` files that override the built-in templates.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Technician {
+    pub email: String,
+    pub name: String,
+    #[serde(default = "default_level")]
+    pub level: u8,
+    #[serde(default = "default_categories")]
+    pub categories: Vec<String>,
+}
+
+fn default_name() -> String {
+    "IT Helpdesk".into()
+}
+fn default_tag_prefix() -> String {
+    "HD".into()
+}
+fn default_language() -> String {
+    "id".into()
+}
+fn default_timezone() -> chrono_tz::Tz {
+    chrono_tz::Asia::Jakarta
+}
+fn default_ack_rate_limit() -> u32 {
+    5
+}
+fn default_hour() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_mailbox() -> String {
+    "INBOX".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_fetch_batch() -> u32 {
+    100
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_attachment() -> u64 {
+    20 * 1024 * 1024
+}
+fn default_max_message() -> u64 {
+    50 * 1024 * 1024
+}
+fn default_level() -> u8 {
+    1
+}
+fn default_categories() -> Vec<String> {
+    vec!["*".into()]
+}
+
+/// A humantime duration ("3s", "15m", "24h").
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not a duration like \"30s\" or \"24h\": {e}"
+        ))
+    })
+}
+
+fn de_timezone<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse::<chrono_tz::Tz>().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not an IANA time zone like \"Asia/Jakarta\""
+        ))
+    })
+}
+
+/// Languages that ship templates. An override folder may not add a language on its own: every
+/// mail kind must exist in the language chosen.
+pub const LANGUAGES: &[&str] = &["id", "en"];
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            // toml's message already names the key and shows the line.
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        let h = &mut self.helpdesk;
+        h.address = h.address.trim().to_ascii_lowercase();
+        if !is_plain_address(&h.address) {
+            return Err(invalid(
+                "helpdesk.address",
+                format!("`{}` is not an e-mail address", h.address),
+            ));
+        }
+        if h.tag_prefix.is_empty()
+            || h.tag_prefix.len() > 16
+            || !h.tag_prefix.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(invalid(
+                "helpdesk.tag_prefix",
+                "must be 1 to 16 ASCII letters or digits, like \"HD\"",
+            ));
+        }
+        if !LANGUAGES.contains(&h.language.as_str()) {
+            return Err(invalid(
+                "helpdesk.language",
+                format!("`{}` is not one of {}", h.language, LANGUAGES.join(", ")),
+            ));
+        }
+        if h.name.chars().any(char::is_control) {
+            return Err(invalid(
+                "helpdesk.name",
+                "must not contain control characters",
+            ));
+        }
+        if h.ack_rate_window.is_zero() {
+            return Err(invalid(
+                "helpdesk.ack_rate_window",
+                "must be longer than zero",
+            ));
+        }
+
+        validate_server("imap", &self.imap.host, self.imap.port, self.imap.tls)?;
+        validate_secret("imap", &self.imap.password, &self.imap.password_file, true)?;
+        if self.imap.mailbox.trim().is_empty() {
+            return Err(invalid("imap.mailbox", "must not be empty"));
+        }
+        if self.imap.poll_interval < Duration::from_millis(100) {
+            return Err(invalid("imap.poll_interval", "must be at least 100ms"));
+        }
+        if self.imap.fetch_batch == 0 {
+            return Err(invalid("imap.fetch_batch", "must be at least 1"));
+        }
+        validate_server("smtp", &self.smtp.host, self.smtp.port, self.smtp.tls)?;
+        validate_secret("smtp", &self.smtp.password, &self.smtp.password_file, false)?;
+        if self.smtp.username.is_some()
+            != (self.smtp.password.is_some() || self.smtp.password_file.is_some())
+        {
+            return Err(invalid(
+                "smtp.username",
+                "set both smtp.username and smtp.password (or password_file), or neither",
+            ));
+        }
+
+        for (i, t) in self.technicians.iter_mut().enumerate() {
+            t.email = t.email.trim().to_ascii_lowercase();
+            if !is_plain_address(&t.email) {
+                return Err(invalid(
+                    &format!("technicians[{i}].email"),
+                    format!("`{}` is not an e-mail address", t.email),
+                ));
+            }
+            if t.email == self.helpdesk.address {
+                return Err(invalid(
+                    &format!("technicians[{i}].email"),
+                    "a technician cannot use the helpdesk's own address",
+                ));
+            }
+            if !(1..=3).contains(&t.level) {
+                return Err(invalid(
+                    &format!("technicians[{i}].level"),
+                    "must be 1, 2 or 3",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The IMAP password, read from `password_file` when that is how it was given.
+    pub fn imap_password(&self) -> Result<String, ConfigError> {
+        read_secret("imap", &self.imap.password, &self.imap.password_file)
+            .map(|p| p.unwrap_or_default())
+    }
+
+    pub fn smtp_password(&self) -> Result<Option<String>, ConfigError> {
+        read_secret("smtp", &self.smtp.password, &self.smtp.password_file)
+    }
+
+    pub fn technician(&self, email: &str) -> Option<&Technician> {
+        self.technicians
+            .iter()
+            .find(|t| t.email.eq_ignore_ascii_case(email))
+    }
+
+    /// The domain part of the helpdesk address, used for Message-IDs we generate.
+    pub fn domain(&self) -> &str {
+        self.helpdesk
+            .address
+            .rsplit('@')
+            .next()
+            .unwrap_or("localhost")
+    }
+}
+
+fn is_plain_address(s: &str) -> bool {
+    let mut parts = s.split('@');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(local), Some(domain), None) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !s
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+        }
+        _ => false,
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+fn validate_server(section: &str, host: &str, port: u16, tls: TlsMode) -> Result<(), ConfigError> {
+    if host.trim().is_empty() {
+        return Err(invalid(&format!("{section}.host"), "must not be empty"));
+    }
+    if port == 0 {
+        return Err(invalid(
+            &format!("{section}.port"),
+            "must be between 1 and 65535",
+        ));
+    }
+    if tls == TlsMode::None && !is_loopback(host) {
+        // Passwords in clear text over a network are never what an administrator wants.
+        return Err(invalid(
+            &format!("{section}.tls"),
+            format!(
+                "\"none\" is only allowed for a loopback host, not `{host}`; use \"tls\" or \"starttls\""
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_secret(
+    section: &str,
+    password: &Option<String>,
+    file: &Option<PathBuf>,
+    required: bool,
+) -> Result<(), ConfigError> {
+    match (password, file) {
+        (Some(_), Some(_)) => Err(invalid(
+            &format!("{section}.password"),
+            format!("give either {section}.password or {section}.password_file, not both"),
+        )),
+        (None, None) if required => Err(invalid(
+            &format!("{section}.password"),
+            format!("missing: give {section}.password or {section}.password_file"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn read_secret(
+    section: &str,
+    password: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<String>, ConfigError> {
+    if let Some(p) = password {
+        return Ok(Some(p.clone()));
+    }
+    match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_string()))
+            .map_err(|e| {
+                invalid(
+                    &format!("{section}.password_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            }),
+        None => Ok(None),
+    }
+}
+
+/// Shown instead of a password anywhere a config might be printed.
+pub struct Redacted;
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[helpdesk]
+address = "Helpdesk@Example.test"
+
+[imap]
+host = "127.0.0.1"
+port = 1143
+tls = "none"
+username = "helpdesk@example.test"
+password = "secret"
+
+[smtp]
+host = "127.0.0.1"
+port = 2525
+tls = "none"
+
+[database]
+path = "loket.db"
+"#;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let cfg = load(MINIMAL).unwrap();
+        assert_eq!(cfg.helpdesk.address, "helpdesk@example.test");
+        assert_eq!(cfg.helpdesk.tag_prefix, "HD");
+        assert_eq!(cfg.helpdesk.language, "id");
+        assert_eq!(cfg.helpdesk.timezone, chrono_tz::Asia::Jakarta);
+        assert_eq!(cfg.helpdesk.ack_rate_limit, 5);
+        assert_eq!(cfg.imap.poll_interval, Duration::from_secs(30));
+        assert!(cfg.imap.idle);
+        assert_eq!(cfg.domain(), "example.test");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = MINIMAL.replace("[database]", "[database]\npaht = \"x\"");
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("paht"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_key_and_value() {
+        let text = MINIMAL.replace(
+            "password = \"secret\"",
+            "password = \"secret\"\npoll_interval = \"soon\"",
+        );
+        let err = load(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("poll_interval") && err.contains("soon"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn plaintext_to_remote_host_is_refused() {
+        let text = MINIMAL.replacen("host = \"127.0.0.1\"", "host = \"mail.example.com\"", 1);
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("imap.tls"), "{err}");
+    }
+
+    #[test]
+    fn bad_language_and_timezone_are_named() {
+        let err = load(&MINIMAL.replace("[imap]", "language = \"fr\"\n[imap]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("helpdesk.language"), "{err}");
+        let err = load(&MINIMAL.replace("[imap]", "timezone = \"Mars/Olympus\"\n[imap]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("timezone") && err.contains("Mars/Olympus"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_imap_password_is_named() {
+        let err = load(&MINIMAL.replace("password = \"secret\"", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("imap.password"), "{err}");
+    }
+
+    #[test]
+    fn technician_level_is_checked() {
+        let text = format!(
+            "{MINIMAL}\n[[technicians]]\nemail = \"t@example.test\"\nname = \"T\"\nlevel = 7\n"
+        );
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("technicians[0].level"), "{err}");
+    }
+}

@@ -1,0 +1,232 @@
+//! What happens to a message, decided without I/O: the message, where threading placed it, and a
+//! few facts the store looked up go in; the action and the mails to send come out. Everything
+//! the helpdesk knows about loops, bounces and acknowledgements lives here, where it is quick to
+//! test and cannot be half-applied.
+
+use crate::inbound::{AutoKind, Inbound};
+use crate::store::Ticket;
+use crate::thread::{Match, Placement};
+
+/// Facts about the message that only the store or the config can tell.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The sender is the helpdesk's own address.
+    pub from_helpdesk: bool,
+    /// The Message-ID is one Loket itself sent: our own mail came back.
+    pub is_our_message_id: bool,
+    /// For bounces: the ticket the bounced mail belonged to.
+    pub bounce_ticket: Option<i64>,
+    /// Acknowledgements already sent (or queued) to this sender within the rate window.
+    pub recent_acks: u32,
+    /// The most acknowledgements one sender may receive within the window.
+    pub ack_limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a new ticket for the sender. `note` goes to the events table.
+    NewTicket { note: Option<String> },
+    /// Add the message to an existing ticket as `kind` ("reply", "auto", "bounce", "own").
+    Append { ticket: i64, kind: &'static str },
+    /// Keep the raw bytes aside, with the reason.
+    Quarantine { reason: String },
+    /// Store nothing beyond a log line (our own mail echoed back).
+    Ignore { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub action: Action,
+    /// Send the sender an acknowledgement of their new ticket.
+    pub acknowledge: bool,
+    /// Why no acknowledgement goes out when a new ticket gets none (for the events table).
+    pub no_ack_reason: Option<String>,
+}
+
+/// Why an automatic answer to this sender would be wrong, if it would.
+pub fn why_not_answer(msg: &Inbound, facts: &Facts) -> Option<String> {
+    if facts.from_helpdesk {
+        return Some("sender is the helpdesk's own address".into());
+    }
+    match msg.auto {
+        AutoKind::Person => {}
+        AutoKind::AutoReply => return Some("automatic reply (Auto-Submitted/X-Autoreply)".into()),
+        AutoKind::Bulk => return Some("bulk or list mail (Precedence/List-Id)".into()),
+        AutoKind::Bounce => return Some("delivery status notification".into()),
+        AutoKind::NoReply => return Some("sender does not read replies (no-reply address)".into()),
+    }
+    if facts.recent_acks >= facts.ack_limit {
+        return Some(format!(
+            "acknowledgement rate limit reached ({} in the window)",
+            facts.recent_acks
+        ));
+    }
+    None
+}
+
+pub fn inbound(msg: &Inbound, placement: &Placement, facts: &Facts) -> Decision {
+    let no_mail = |action| Decision {
+        action,
+        acknowledge: false,
+        no_ack_reason: None,
+    };
+
+    if facts.is_our_message_id {
+        return no_mail(Action::Ignore {
+            reason: "our own outgoing mail came back".into(),
+        });
+    }
+    if msg.auto == AutoKind::Bounce {
+        // Bounces are recorded where they belong and never answered: answering a bounce is how
+        // mail loops start.
+        return no_mail(match facts.bounce_ticket {
+            Some(ticket) => Action::Append {
+                ticket,
+                kind: "bounce",
+            },
+            None => Action::Quarantine {
+                reason: "bounce for no known ticket".into(),
+            },
+        });
+    }
+    if msg.from.is_none() {
+        return no_mail(Action::Quarantine {
+            reason: "no sender address".into(),
+        });
+    }
+
+    match placement {
+        Placement::Existing { ticket, by } => no_mail(Action::Append {
+            ticket: ticket.id,
+            kind: append_kind(msg, facts, ticket, *by),
+        }),
+        Placement::New { note } if facts.from_helpdesk => no_mail(Action::Quarantine {
+            reason: match note {
+                Some(n) => format!("mail from the helpdesk's own address; {n}"),
+                None => "mail from the helpdesk's own address on no ticket".into(),
+            },
+        }),
+        Placement::New { note } => {
+            let why_not = why_not_answer(msg, facts);
+            Decision {
+                action: Action::NewTicket { note: note.clone() },
+                acknowledge: why_not.is_none(),
+                no_ack_reason: why_not,
+            }
+        }
+    }
+}
+
+fn append_kind(msg: &Inbound, facts: &Facts, _ticket: &Ticket, _by: Match) -> &'static str {
+    if facts.from_helpdesk {
+        "own"
+    } else if msg.auto != AutoKind::Person {
+        "auto"
+    } else {
+        "reply"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::Address;
+
+    pub(crate) fn msg(auto: AutoKind) -> Inbound {
+        Inbound {
+            message_id: "m1@example.test".into(),
+            synthetic_message_id: false,
+            from: Some(Address {
+                name: Some("Rina".into()),
+                email: "rina@example.test".into(),
+            }),
+            reply_to: None,
+            to: vec![],
+            cc: vec![],
+            subject: "Printer rusak".into(),
+            in_reply_to: vec![],
+            references: vec![],
+            date: None,
+            text: "Printer lantai 3 rusak".into(),
+            attachments: vec![],
+            auto,
+            bounce_refs: vec![],
+            authentication_results: vec![],
+            content_hash: "h".into(),
+            raw_size: 10,
+        }
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            ack_limit: 5,
+            ..Facts::default()
+        }
+    }
+
+    const NEW: Placement = Placement::New { note: None };
+
+    #[test]
+    fn person_gets_ticket_and_ack() {
+        let d = inbound(&msg(AutoKind::Person), &NEW, &facts());
+        assert_eq!(d.action, Action::NewTicket { note: None });
+        assert!(d.acknowledge);
+    }
+
+    #[test]
+    fn automatic_senders_get_ticket_without_ack() {
+        for kind in [AutoKind::AutoReply, AutoKind::Bulk, AutoKind::NoReply] {
+            let d = inbound(&msg(kind), &NEW, &facts());
+            assert!(matches!(d.action, Action::NewTicket { .. }), "{kind:?}");
+            assert!(!d.acknowledge, "{kind:?}");
+            assert!(d.no_ack_reason.is_some());
+        }
+    }
+
+    #[test]
+    fn bounce_is_recorded_on_its_ticket_or_quarantined_never_answered() {
+        let mut f = facts();
+        f.bounce_ticket = Some(4);
+        let d = inbound(&msg(AutoKind::Bounce), &NEW, &f);
+        assert_eq!(
+            d.action,
+            Action::Append {
+                ticket: 4,
+                kind: "bounce"
+            }
+        );
+        assert!(!d.acknowledge);
+        let d = inbound(&msg(AutoKind::Bounce), &NEW, &facts());
+        assert!(matches!(d.action, Action::Quarantine { .. }));
+        assert!(!d.acknowledge);
+    }
+
+    #[test]
+    fn own_address_never_answered() {
+        let mut f = facts();
+        f.from_helpdesk = true;
+        let d = inbound(&msg(AutoKind::Person), &NEW, &f);
+        assert!(matches!(d.action, Action::Quarantine { .. }));
+        assert!(!d.acknowledge);
+    }
+
+    #[test]
+    fn rate_limit_stops_acks_but_not_tickets() {
+        let mut f = facts();
+        f.recent_acks = 5;
+        let d = inbound(&msg(AutoKind::Person), &NEW, &f);
+        assert!(matches!(d.action, Action::NewTicket { .. }));
+        assert!(!d.acknowledge);
+        assert!(d.no_ack_reason.unwrap().contains("rate limit"));
+    }
+
+    #[test]
+    fn echo_of_our_own_mail_is_ignored() {
+        let mut f = facts();
+        f.is_our_message_id = true;
+        assert!(matches!(
+            inbound(&msg(AutoKind::Person), &NEW, &f).action,
+            Action::Ignore { .. }
+        ));
+    }
+}

@@ -1,0 +1,474 @@
+//! The IMAP side: one session that fetches new messages by UID, hands each to the pipeline, and
+//! only after the pipeline has committed flags it \Seen (or moves it). Progress is tracked by
+//! UID in the database, never by the \Seen flag, so a person reading the mailbox in another
+//! client loses nothing. IDLE where offered, polling otherwise; reconnects with capped backoff.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use async_imap::Session;
+use async_imap::extensions::idle::IdleResponse;
+use futures::TryStreamExt;
+use rusqlite::Connection;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, TlsMode};
+use crate::pipeline::{self, Env, Outcome, Source};
+use crate::store::{self, mailbox};
+
+/// A plain or TLS connection, so one session type serves every `tls` mode.
+#[derive(Debug)]
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+pub type ImapSession = Session<Stream>;
+
+fn tls_connector(cfg: &Config) -> Result<TlsConnector> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(ca) = &cfg.imap.ca_file {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
+            .with_context(|| format!("imap.ca_file: cannot read {}", ca.display()))?;
+        for cert in certs {
+            let cert = cert.with_context(|| {
+                format!("imap.ca_file: {} holds a bad certificate", ca.display())
+            })?;
+            roots.add(cert).with_context(|| {
+                format!(
+                    "imap.ca_file: {} holds an unusable certificate",
+                    ca.display()
+                )
+            })?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+async fn tls_wrap(cfg: &Config, tcp: TcpStream) -> Result<Stream> {
+    let name =
+        rustls_pki_types::ServerName::try_from(cfg.imap.host.clone()).with_context(|| {
+            format!(
+                "imap.host `{}` is not a valid TLS server name",
+                cfg.imap.host
+            )
+        })?;
+    let tls = tls_connector(cfg)?
+        .connect(name, tcp)
+        .await
+        .with_context(|| format!("TLS handshake with {}:{}", cfg.imap.host, cfg.imap.port))?;
+    Ok(Stream::Tls(Box::new(tls)))
+}
+
+/// Connects, upgrades to TLS as configured, reads the greeting and logs in.
+pub async fn connect(cfg: &Config) -> Result<ImapSession> {
+    let addr = (cfg.imap.host.as_str(), cfg.imap.port);
+    let tcp = tokio::time::timeout(cfg.imap.timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "connecting to IMAP {}:{} timed out",
+                cfg.imap.host,
+                cfg.imap.port
+            )
+        })?
+        .with_context(|| format!("connecting to IMAP {}:{}", cfg.imap.host, cfg.imap.port))?;
+    tcp.set_nodelay(true).ok();
+    let stream = match cfg.imap.tls {
+        TlsMode::Tls => tls_wrap(cfg, tcp).await?,
+        TlsMode::None | TlsMode::Starttls => Stream::Plain(tcp),
+    };
+    let mut client = async_imap::Client::new(stream);
+    let greeting = tokio::time::timeout(cfg.imap.timeout, client.read_response())
+        .await
+        .map_err(|_| anyhow!("IMAP server sent no greeting"))?
+        .context("reading the IMAP greeting")?;
+    if greeting.is_none() {
+        bail!("IMAP server closed the connection before its greeting");
+    }
+    if cfg.imap.tls == TlsMode::Starttls {
+        client
+            .run_command_and_check_ok("STARTTLS", None)
+            .await
+            .context("IMAP STARTTLS refused")?;
+        let Stream::Plain(tcp) = client.into_inner() else {
+            bail!("STARTTLS on a connection that is already encrypted");
+        };
+        client = async_imap::Client::new(tls_wrap(cfg, tcp).await?);
+    }
+    let password = cfg.imap_password()?;
+    let session =
+        tokio::time::timeout(cfg.imap.timeout, client.login(&cfg.imap.username, password))
+            .await
+            .map_err(|_| anyhow!("IMAP login timed out"))?
+            // The error carries the client back; only the message is of use, never the password.
+            .map_err(|(e, _)| anyhow!("IMAP login as {} failed: {e}", cfg.imap.username))?;
+    Ok(session)
+}
+
+/// What `loket check` reports about the server.
+pub async fn probe(cfg: &Config) -> Result<Vec<String>> {
+    let mut s = connect(cfg).await?;
+    let caps = s.capabilities().await.context("CAPABILITY")?;
+    let mut names: Vec<String> = caps
+        .iter()
+        .map(|c| match c {
+            async_imap::types::Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+            async_imap::types::Capability::Auth(a) => format!("AUTH={a}"),
+            async_imap::types::Capability::Atom(a) => a.to_string(),
+        })
+        .collect();
+    names.sort();
+    let mb = s
+        .examine(&cfg.imap.mailbox)
+        .await
+        .with_context(|| format!("mailbox `{}`", cfg.imap.mailbox))?;
+    names.push(format!(
+        "mailbox {}: {} messages, UIDVALIDITY {}",
+        cfg.imap.mailbox,
+        mb.exists,
+        mb.uid_validity.unwrap_or(0)
+    ));
+    s.logout().await.ok();
+    Ok(names)
+}
+
+/// The IMAP task: runs sessions until `cancel`, reconnecting with backoff (1 s doubling up to
+/// `imap.max_backoff`) when the server goes away.
+pub async fn run(
+    env: Env,
+    db: Arc<Mutex<Connection>>,
+    outbox_wake: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let started = std::time::Instant::now();
+        match session(&env, &db, &outbox_wake, &cancel).await {
+            Ok(()) => return,
+            Err(e) => {
+                // A session that ran a while was healthy: start the backoff over.
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff = Duration::from_secs(1);
+                }
+                tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, "IMAP session ended; reconnecting");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = cancel.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(env.cfg.imap.max_backoff);
+    }
+}
+
+/// Runs a blocking database job off the async threads.
+async fn blocking<T: Send + 'static>(
+    db: &Arc<Mutex<Connection>>,
+    job: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let db = Arc::clone(db);
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
+        job(&mut conn)
+    })
+    .await
+    .context("database task panicked")?
+}
+
+async fn session(
+    env: &Env,
+    db: &Arc<Mutex<Connection>>,
+    wake: &Arc<Notify>,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    let cfg = &env.cfg;
+    let mut s = connect(cfg).await?;
+    let caps = s.capabilities().await.context("CAPABILITY")?;
+    let can_idle = cfg.imap.idle && caps.has_str("IDLE");
+    let can_move = caps.has_str("MOVE");
+    let mb = s
+        .select(&cfg.imap.mailbox)
+        .await
+        .with_context(|| format!("selecting mailbox `{}`", cfg.imap.mailbox))?;
+    let uid_validity = mb.uid_validity.context("server reported no UIDVALIDITY")?;
+    tracing::info!(mailbox = %cfg.imap.mailbox, uid_validity, idle = can_idle, "IMAP session ready");
+
+    let name = cfg.imap.mailbox.clone();
+    let last_uid = blocking(db, move |c| {
+        Ok(match mailbox::state(c, &name)? {
+            Some(st) if st.uid_validity == uid_validity => st.last_uid,
+            Some(st) => {
+                // The server renumbered the mailbox. Start over from the first message; the
+                // Message-ID + content check turns every message we already have into a
+                // duplicate, so nothing is processed twice and nothing is skipped.
+                tracing::warn!(
+                    old = st.uid_validity,
+                    new = uid_validity,
+                    "UIDVALIDITY changed; rescanning the mailbox"
+                );
+                0
+            }
+            None => 0,
+        })
+    })
+    .await?;
+    let mut last_uid = last_uid;
+
+    loop {
+        flush_flags(env, db, &mut s, uid_validity, can_move).await?;
+        last_uid = fetch_new(env, db, wake, &mut s, uid_validity, last_uid, cancel).await?;
+        flush_flags(env, db, &mut s, uid_validity, can_move).await?;
+        if cancel.is_cancelled() {
+            s.logout().await.ok();
+            return Ok(());
+        }
+        // Wait for news: IDLE pushes it, polling looks again after poll_interval.
+        if can_idle {
+            let mut idle = s.idle();
+            idle.init().await.context("IDLE")?;
+            let outcome = {
+                let (wait, stop) = idle.wait_with_timeout(cfg.imap.poll_interval);
+                tokio::select! {
+                    r = wait => Some(r),
+                    _ = cancel.cancelled() => { drop(stop); None }
+                }
+            };
+            s = idle.done().await.context("ending IDLE")?;
+            match outcome {
+                Some(Ok(IdleResponse::NewData(_))) => tracing::debug!("IDLE: new data"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e).context("waiting in IDLE"),
+                None => {
+                    s.logout().await.ok();
+                    return Ok(());
+                }
+            }
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(cfg.imap.poll_interval) => {}
+                _ = cancel.cancelled() => { s.logout().await.ok(); return Ok(()); }
+            }
+            // Keeps the server's view fresh and notices a dead connection early.
+            s.noop().await.context("NOOP")?;
+        }
+        while s.unsolicited_responses.try_recv().is_ok() {}
+    }
+}
+
+/// Fetches every message above `last_uid` in batches and runs each through the pipeline.
+/// Returns the new highest processed UID.
+async fn fetch_new(
+    env: &Env,
+    db: &Arc<Mutex<Connection>>,
+    wake: &Arc<Notify>,
+    s: &mut ImapSession,
+    uid_validity: u32,
+    mut last_uid: u32,
+    cancel: &CancellationToken,
+) -> Result<u32> {
+    let cfg = &env.cfg;
+    // UID n:* always includes the highest UID even when it is below n, hence the filter.
+    let mut sizes: Vec<(u32, u32)> = s
+        .uid_fetch(format!("{}:*", last_uid + 1), "(UID RFC822.SIZE)")
+        .await
+        .context("UID FETCH sizes")?
+        .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, f.size.unwrap_or(0)))) })
+        .try_collect()
+        .await
+        .context("reading UID FETCH sizes")?;
+    sizes.retain(|(uid, _)| *uid > last_uid);
+    sizes.sort_unstable();
+    if sizes.is_empty() {
+        return Ok(last_uid);
+    }
+    tracing::info!(count = sizes.len(), "new messages");
+
+    // Batches bounded by count and by bytes, so a run of large mails cannot exhaust memory.
+    const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+    let mut i = 0;
+    while i < sizes.len() {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let mut batch = Vec::new();
+        let mut bytes = 0u64;
+        while i < sizes.len() && batch.len() < cfg.imap.fetch_batch as usize {
+            let (uid, size) = sizes[i];
+            if !batch.is_empty() && bytes + size as u64 > BATCH_BYTES {
+                break;
+            }
+            batch.push(uid);
+            bytes += size as u64;
+            i += 1;
+        }
+        let set = batch
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut fetched: Vec<(u32, Vec<u8>)> = s
+            .uid_fetch(&set, "(UID BODY.PEEK[])")
+            .await
+            .context("UID FETCH bodies")?
+            .try_filter_map(|f| async move {
+                Ok(f.uid
+                    .map(|u| (u, f.body().map(<[u8]>::to_vec).unwrap_or_default())))
+            })
+            .try_collect()
+            .await
+            .context("reading UID FETCH bodies")?;
+        fetched.sort_by_key(|(u, _)| *u);
+        let env2 = env.clone();
+        let mailbox = cfg.imap.mailbox.clone();
+        // The whole batch is processed in order on one blocking thread; each message commits on
+        // its own, and progress stops at the first temporary failure so nothing is skipped.
+        let processed = blocking(db, move |conn| {
+            let mut done = Vec::new();
+            for (uid, raw) in fetched {
+                let source = Source::Imap {
+                    mailbox: mailbox.clone(),
+                    uid_validity,
+                    uid,
+                };
+                match pipeline::process(conn, &env2, &raw, &source) {
+                    Ok(outcome) => done.push((uid, outcome)),
+                    Err(e) => {
+                        tracing::error!(uid, error = %format!("{e:#}"), "message not stored; will retry");
+                        return Ok((done, Some(e)));
+                    }
+                }
+            }
+            Ok((done, None))
+        })
+        .await?;
+        let (done, failure) = processed;
+        if done
+            .iter()
+            .any(|(_, o)| matches!(o, Outcome::Created { .. } | Outcome::Appended { .. }))
+        {
+            wake.notify_one();
+        }
+        if let Some((uid, _)) = done.last() {
+            last_uid = last_uid.max(*uid);
+        }
+        if let Some(e) = failure {
+            return Err(e).context("storing a message");
+        }
+    }
+    Ok(last_uid)
+}
+
+/// Sets \Seen on (or moves) every committed message whose flag is still owed.
+async fn flush_flags(
+    env: &Env,
+    db: &Arc<Mutex<Connection>>,
+    s: &mut ImapSession,
+    uid_validity: u32,
+    can_move: bool,
+) -> Result<()> {
+    let mailbox = env.cfg.imap.mailbox.clone();
+    let uids = blocking(db, move |c| {
+        store::mailbox::pending_flags(c, &mailbox, uid_validity)
+    })
+    .await?;
+    if uids.is_empty() {
+        return Ok(());
+    }
+    for chunk in uids.chunks(500) {
+        let set = chunk
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        s.uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+            .await
+            .context("UID STORE \\Seen")?
+            .try_collect::<Vec<_>>()
+            .await
+            .context("reading UID STORE")?;
+        if let Some(folder) = &env.cfg.imap.processed_folder {
+            if can_move {
+                s.uid_mv(&set, folder)
+                    .await
+                    .with_context(|| format!("moving to `{folder}`"))?;
+            } else {
+                s.uid_copy(&set, folder)
+                    .await
+                    .with_context(|| format!("copying to `{folder}`"))?;
+                s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                    .await
+                    .context("UID STORE \\Deleted")?
+                    .try_collect::<Vec<_>>()
+                    .await?;
+                s.uid_expunge(&set)
+                    .await
+                    .context("UID EXPUNGE")?
+                    .try_collect::<Vec<_>>()
+                    .await?;
+            }
+        }
+        let mailbox = env.cfg.imap.mailbox.clone();
+        let done = chunk.to_vec();
+        blocking(db, move |c| {
+            store::mailbox::clear_pending_flags(c, &mailbox, uid_validity, &done)
+        })
+        .await?;
+    }
+    Ok(())
+}

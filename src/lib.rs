@@ -1,0 +1,21 @@
+//! Loket: an e-mail driven IT helpdesk. Mail flows one way:
+//!
+//! ```text
+//! mailbox (inbound::imap, or `loket ingest`)
+//!   -> parse     inbound::parse: raw bytes -> Inbound
+//!   -> thread    thread: which ticket, and may this sender write to it
+//!   -> decide    decide: what happens, pure functions
+//!   -> store     pipeline + store: one transaction with ticket, events, outbox, mailbox state
+//!   -> outbox    outbound::smtp: sends committed mail, retries until accepted
+//! ```
+
+pub mod clock;
+pub mod config;
+pub mod decide;
+pub mod inbound;
+pub mod outbound;
+pub mod pipeline;
+pub mod store;
+pub mod thread;
+
+pub mod daemon;

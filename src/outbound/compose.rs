@@ -1,0 +1,234 @@
+//! Turns a rendered mail into the exact bytes the outbox keeps: headers (From the helpdesk,
+//! threading headers, Auto-Submitted) and a multipart/alternative body. lettre encodes every
+//! header value, so names and subjects with odd characters become encoded words, never new
+//! header lines.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+
+use super::render::{Rendered, one_line};
+use crate::inbound::Address;
+
+/// `Auto-Submitted: auto-replied` (RFC 3834) on every mail Loket sends, so that well-behaved
+/// responders (and other Lokets) never answer it.
+#[derive(Debug, Clone)]
+struct AutoSubmitted(String);
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(s: &str) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `X-Loket-Ticket: HD-42`, so a person filtering mail, or a test, can tell what a mail is about.
+#[derive(Debug, Clone)]
+struct TicketHeader(String);
+
+impl Header for TicketHeader {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Loket-Ticket")
+    }
+    fn parse(s: &str) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(TicketHeader(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// A mail ready to be written to the outbox.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    pub message_id: String,
+    pub envelope_from: String,
+    pub rcpt: Vec<String>,
+    pub raw: Vec<u8>,
+}
+
+pub struct Envelope<'a> {
+    pub from_name: &'a str,
+    pub from_email: &'a str,
+    pub to: &'a [Address],
+    pub cc: &'a [Address],
+    /// Message-ID (without <>) of the mail this answers.
+    pub in_reply_to: Option<&'a str>,
+    /// The thread so far, oldest first (without <>).
+    pub references: &'a [String],
+    pub ticket_tag: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// A Message-ID unique across restarts and stores: time, process and a counter.
+pub fn new_message_id(domain: &str, ticket: Option<i64>) -> String {
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    format!(
+        "loket.{}.{:x}.{:x}.{}@{}",
+        ticket.unwrap_or(0),
+        nanos,
+        std::process::id(),
+        seq,
+        domain
+    )
+}
+
+fn mailbox(a: &Address) -> Result<Mailbox> {
+    let email = a
+        .email
+        .parse()
+        .with_context(|| format!("`{}` is not an address mail can be sent to", a.email))?;
+    let name = a.name.as_deref().map(one_line).filter(|n| !n.is_empty());
+    Ok(Mailbox::new(name, email))
+}
+
+pub fn compose(env: &Envelope<'_>, mail: &Rendered, message_id: String) -> Result<Composed> {
+    let from = mailbox(&Address {
+        name: Some(env.from_name.to_string()),
+        email: env.from_email.to_string(),
+    })?;
+    let mut b = lettre::Message::builder()
+        .from(from)
+        .subject(one_line(&mail.subject))
+        .message_id(Some(format!("<{message_id}>")))
+        .date(env.now.into())
+        .header(AutoSubmitted("auto-replied".into()));
+    let mut rcpt = Vec::new();
+    for a in env.to {
+        b = b.to(mailbox(a)?);
+        rcpt.push(a.email.clone());
+    }
+    for a in env.cc {
+        b = b.cc(mailbox(a)?);
+        rcpt.push(a.email.clone());
+    }
+    if let Some(tag) = env.ticket_tag {
+        b = b.header(TicketHeader(tag.to_string()));
+    }
+    if let Some(irt) = env.in_reply_to.filter(|s| valid_id(s)) {
+        b = b.in_reply_to(format!("<{irt}>"));
+    }
+    let refs: Vec<String> = env
+        .references
+        .iter()
+        .filter(|r| valid_id(r))
+        .map(|r| format!("<{r}>"))
+        .collect();
+    if !refs.is_empty() {
+        b = b.references(refs.join(" "));
+    }
+    let msg = b
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
+        .context("building the outgoing message")?;
+    rcpt.dedup();
+    Ok(Composed {
+        message_id,
+        envelope_from: env.from_email.to_string(),
+        rcpt,
+        raw: msg.formatted(),
+    })
+}
+
+/// A Message-ID we can put back into a header: no brackets, spaces or control characters, so a
+/// hostile In-Reply-To cannot break out of the header it is copied into.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 250
+        && id
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '<' && c != '>' && c != '"' && c != ',')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(to: &'a [Address], refs: &'a [String], irt: Option<&'a str>) -> Envelope<'a> {
+        Envelope {
+            from_name: "IT Helpdesk",
+            from_email: "helpdesk@example.test",
+            to,
+            cc: &[],
+            in_reply_to: irt,
+            references: refs,
+            ticket_tag: Some("HD-1"),
+            now: Utc::now(),
+        }
+    }
+
+    fn rendered(subject: &str) -> Rendered {
+        Rendered {
+            subject: subject.into(),
+            text: "halo".into(),
+            html: "<p>halo</p>".into(),
+        }
+    }
+
+    #[test]
+    fn headers_thread_and_mark_auto_submitted() {
+        let to = [Address {
+            name: Some("Rina".into()),
+            email: "rina@example.test".into(),
+        }];
+        let refs = ["a@x".to_string(), "b@y".to_string()];
+        let c = compose(
+            &env(&to, &refs, Some("b@y")),
+            &rendered("[HD-1] Printer"),
+            "id1@example.test".into(),
+        )
+        .unwrap();
+        let raw = String::from_utf8(c.raw).unwrap();
+        assert!(raw.contains("Auto-Submitted: auto-replied\r\n"), "{raw}");
+        assert!(raw.contains("In-Reply-To: <b@y>\r\n"), "{raw}");
+        assert!(raw.contains("References: <a@x> <b@y>\r\n"), "{raw}");
+        assert!(raw.contains("Message-ID: <id1@example.test>\r\n"), "{raw}");
+        assert!(raw.contains("multipart/alternative"));
+        assert_eq!(c.rcpt, vec!["rina@example.test"]);
+    }
+
+    #[test]
+    fn crlf_in_name_subject_or_reference_cannot_inject_headers() {
+        let to = [Address {
+            name: Some("Eve\r\nBcc: victim@example.com".into()),
+            email: "eve@example.test".into(),
+        }];
+        let refs = ["x@y>\r\nBcc: <v@example.com".to_string()];
+        let c = compose(
+            &env(&to, &refs, Some("a\r\nBcc: v@example.com")),
+            &rendered("Hi\r\nBcc: victim@example.com"),
+            "id2@example.test".into(),
+        )
+        .unwrap();
+        let raw = String::from_utf8(c.raw).unwrap();
+        let headers = raw.split("\r\n\r\n").next().unwrap();
+        assert!(
+            !headers
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{headers}"
+        );
+        assert_eq!(c.rcpt, vec!["eve@example.test"]);
+    }
+
+    #[test]
+    fn message_ids_are_unique() {
+        let a = new_message_id("example.test", Some(1));
+        let b = new_message_id("example.test", Some(1));
+        assert_ne!(a, b);
+        assert!(a.ends_with("@example.test"));
+    }
+}

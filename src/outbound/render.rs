@@ -1,0 +1,200 @@
+//! Handlebars templates, per language, per kind of mail: `<kind>.subject.hbs`, `<kind>.text.hbs`
+//! and `<kind>.html.hbs`. The built-in set is compiled into the binary (one file to install);
+//! files in `[templates] dir` override it one by one. HTML parts escape every value; subject and
+//! text parts do not (they are not HTML), and the subject is flattened to one line afterwards so
+//! no value can add a header.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use handlebars::Handlebars;
+use serde::Serialize;
+
+use crate::config::LANGUAGES;
+
+/// Every kind of mail, with its built-in templates per language.
+macro_rules! builtin {
+    ($($kind:literal),* $(,)?) => {
+        &[$(
+            ($kind, "id", "subject", include_str!(concat!("../../templates/id/", $kind, ".subject.hbs"))),
+            ($kind, "id", "text", include_str!(concat!("../../templates/id/", $kind, ".text.hbs"))),
+            ($kind, "id", "html", include_str!(concat!("../../templates/id/", $kind, ".html.hbs"))),
+            ($kind, "en", "subject", include_str!(concat!("../../templates/en/", $kind, ".subject.hbs"))),
+            ($kind, "en", "text", include_str!(concat!("../../templates/en/", $kind, ".text.hbs"))),
+            ($kind, "en", "html", include_str!(concat!("../../templates/en/", $kind, ".html.hbs"))),
+        )*]
+    };
+}
+
+const BUILTIN: &[(&str, &str, &str, &str)] = builtin!["ack"];
+
+/// The kinds of mail there are templates for.
+pub fn kinds() -> impl Iterator<Item = &'static str> {
+    let mut seen: Vec<&'static str> = Vec::new();
+    for (k, ..) in BUILTIN {
+        if !seen.contains(k) {
+            seen.push(k);
+        }
+    }
+    seen.into_iter()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub struct Renderer {
+    /// Subject and text parts: no HTML escaping.
+    plain: Handlebars<'static>,
+    /// HTML parts: every `{{value}}` is escaped.
+    html: Handlebars<'static>,
+}
+
+impl Renderer {
+    /// Loads the built-in templates and the overrides from `dir`, and compiles them all now, so
+    /// a broken override is reported at start, not when the first mail is due.
+    pub fn new(dir: Option<&Path>) -> Result<Renderer> {
+        let mut plain = Handlebars::new();
+        plain.register_escape_fn(handlebars::no_escape);
+        let mut html = Handlebars::new();
+        for (kind, lang, part, builtin) in BUILTIN {
+            let name = format!("{lang}/{kind}.{part}");
+            let source = match dir.map(|d| d.join(lang).join(format!("{kind}.{part}.hbs"))) {
+                Some(path) if path.exists() => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading template override {}", path.display()))?,
+                _ => (*builtin).to_string(),
+            };
+            let reg = if *part == "html" {
+                &mut html
+            } else {
+                &mut plain
+            };
+            reg.register_template_string(&name, source)
+                .with_context(|| format!("template {name} does not compile"))?;
+        }
+        Ok(Renderer { plain, html })
+    }
+
+    pub fn render<T: Serialize>(&self, kind: &str, lang: &str, data: &T) -> Result<Rendered> {
+        if !LANGUAGES.contains(&lang) {
+            bail!("no templates for language `{lang}`");
+        }
+        let name = |part: &str| format!("{lang}/{kind}.{part}");
+        let subject = self
+            .plain
+            .render(&name("subject"), data)
+            .with_context(|| format!("rendering {}", name("subject")))?;
+        let text = self
+            .plain
+            .render(&name("text"), data)
+            .with_context(|| format!("rendering {}", name("text")))?;
+        let html = self
+            .html
+            .render(&name("html"), data)
+            .with_context(|| format!("rendering {}", name("html")))?;
+        Ok(Rendered {
+            subject: one_line(&subject),
+            text,
+            html,
+        })
+    }
+}
+
+/// Collapses every control character and run of whitespace into one space: a subject can never
+/// carry a line break into the header block.
+pub fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn data(subject: &str, name: &str) -> serde_json::Value {
+        json!({
+            "helpdesk": {"name": "IT Helpdesk", "address": "helpdesk@example.test"},
+            "ticket": {"tag": "HD-42", "id": 42, "subject": subject, "created_local": "23 Nov 2026 09:00 WIB"},
+            "requester": {"display": name, "email": "rina@example.test"},
+        })
+    }
+
+    #[test]
+    fn every_kind_renders_in_every_language() {
+        let r = Renderer::new(None).unwrap();
+        for kind in kinds() {
+            for lang in LANGUAGES {
+                let out = r
+                    .render(kind, lang, &data("Printer rusak", "Rina"))
+                    .unwrap();
+                assert!(
+                    !out.subject.is_empty() && !out.text.is_empty() && !out.html.is_empty(),
+                    "{kind} {lang}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ack_is_in_indonesian_and_english() {
+        let r = Renderer::new(None).unwrap();
+        let id = r
+            .render("ack", "id", &data("Printer rusak", "Rina"))
+            .unwrap();
+        assert_eq!(id.subject, "[HD-42] Printer rusak");
+        assert!(id.text.contains("nomor tiket HD-42"), "{}", id.text);
+        let en = r
+            .render("ack", "en", &data("Printer broken", "Rina"))
+            .unwrap();
+        assert!(en.text.contains("logged it as ticket HD-42"), "{}", en.text);
+    }
+
+    #[test]
+    fn html_escapes_user_text_and_subject_stays_one_line() {
+        let r = Renderer::new(None).unwrap();
+        let out = r
+            .render(
+                "ack",
+                "en",
+                &data(
+                    "<script>alert(1)</script>\r\nBcc: victim@example.com",
+                    "<b>Eve</b>",
+                ),
+            )
+            .unwrap();
+        assert!(!out.html.contains("<script>"), "{}", out.html);
+        assert!(out.html.contains("&lt;script&gt;"));
+        assert!(!out.html.contains("<b>Eve</b>"));
+        assert!(!out.subject.contains('\n') && !out.subject.contains('\r'));
+    }
+
+    #[test]
+    fn override_folder_replaces_one_template() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("en")).unwrap();
+        std::fs::write(
+            dir.path().join("en/ack.subject.hbs"),
+            "Ticket {{ticket.tag}} received",
+        )
+        .unwrap();
+        let r = Renderer::new(Some(dir.path())).unwrap();
+        let out = r.render("ack", "en", &data("x", "y")).unwrap();
+        assert_eq!(out.subject, "Ticket HD-42 received");
+        assert!(out.text.contains("HD-42"));
+    }
+
+    #[test]
+    fn broken_override_is_reported_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("id")).unwrap();
+        std::fs::write(dir.path().join("id/ack.text.hbs"), "{{#if}}").unwrap();
+        let err = Renderer::new(Some(dir.path())).err().unwrap();
+        assert!(format!("{err:#}").contains("id/ack.text"), "{err:#}");
+    }
+}

@@ -1,0 +1,394 @@
+//! One message through the whole inbound path: parse, thread, decide, then one SQLite
+//! transaction that writes the ticket change, its events, its outgoing mail and the mailbox
+//! progress together. Either all of it is committed or none of it is, which is what lets the
+//! IMAP task mark a message processed only after its commit.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, TransactionBehavior};
+use sha2::{Digest, Sha256};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::decide::{self, Action, Facts};
+use crate::inbound::{Inbound, parse};
+use crate::outbound::{self, render::Renderer};
+use crate::store::{self, mailbox};
+use crate::thread::{self, Placement};
+
+/// What the pipeline needs, shared by every task.
+#[derive(Clone)]
+pub struct Env {
+    pub cfg: Arc<Config>,
+    pub renderer: Arc<Renderer>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Where a message came from; an IMAP message also advances that mailbox's progress in the same
+/// transaction.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Imap {
+        mailbox: String,
+        uid_validity: u32,
+        uid: u32,
+    },
+    Stdin,
+}
+
+impl Source {
+    fn label(&self) -> String {
+        match self {
+            Source::Imap { mailbox, uid, .. } => format!("imap:{mailbox}:{uid}"),
+            Source::Stdin => "ingest".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Created { ticket: i64, acknowledged: bool },
+    Appended { ticket: i64, kind: &'static str },
+    Duplicate,
+    Quarantined { reason: String },
+    Ignored { reason: String },
+}
+
+impl Outcome {
+    /// Whether this outcome refuses the message as mail (for `loket ingest`'s exit code).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Outcome::Quarantined { reason } if reason.starts_with("not an e-mail"))
+    }
+}
+
+fn record_progress(conn: &Connection, source: &Source) -> Result<()> {
+    if let Source::Imap {
+        mailbox: name,
+        uid_validity,
+        uid,
+    } = source
+    {
+        let last = mailbox::state(conn, name)?
+            .filter(|s| s.uid_validity == *uid_validity)
+            .map(|s| s.last_uid)
+            .unwrap_or(0);
+        mailbox::set_state(
+            conn,
+            name,
+            mailbox::State {
+                uid_validity: *uid_validity,
+                last_uid: last.max(*uid),
+            },
+        )?;
+        mailbox::add_pending_flag(conn, name, *uid_validity, *uid)?;
+    }
+    Ok(())
+}
+
+fn quarantine(
+    conn: &mut Connection,
+    env: &Env,
+    source: &Source,
+    raw: &[u8],
+    reason: &str,
+    message_id: Option<&str>,
+    hash: &str,
+) -> Result<Outcome> {
+    let now = env.clock.now();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let fresh = store::quarantine::add(&tx, now, &source.label(), reason, message_id, hash, raw)?;
+    if fresh {
+        store::events::add(
+            &tx,
+            None,
+            now,
+            "loket",
+            "quarantined",
+            &format!("{reason} (message {})", message_id.unwrap_or("-")),
+        )?;
+    }
+    record_progress(&tx, source)?;
+    tx.commit()?;
+    tracing::warn!(reason, message_id, "message quarantined");
+    Ok(Outcome::Quarantined {
+        reason: reason.to_string(),
+    })
+}
+
+/// Processes one raw message. An `Err` is a temporary failure (database, disk): nothing was
+/// committed and the message must be offered again.
+pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
+    let cfg = &env.cfg;
+    if raw.len() as u64 > cfg.limits.max_message_bytes {
+        let hash = hex::encode(Sha256::digest(raw));
+        let reason = format!(
+            "message too large ({} bytes, limits.max_message_bytes is {})",
+            raw.len(),
+            cfg.limits.max_message_bytes
+        );
+        return quarantine(conn, env, source, raw, &reason, None, &hash);
+    }
+    let msg = match parse::parse(raw) {
+        Ok(m) => m,
+        Err(refusal) => {
+            let hash = hex::encode(Sha256::digest(raw));
+            return quarantine(conn, env, source, raw, &refusal.to_string(), None, &hash);
+        }
+    };
+    let span =
+        tracing::info_span!("message", source = %source.label(), message_id = %msg.message_id);
+    let _enter = span.enter();
+
+    let now = env.clock.now();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("starting a transaction")?;
+    if store::messages::is_duplicate(&tx, &msg.message_id, &msg.content_hash)? {
+        record_progress(&tx, source)?;
+        tx.commit()?;
+        tracing::info!("duplicate delivery, already stored");
+        return Ok(Outcome::Duplicate);
+    }
+
+    let placement = thread::locate(&tx, cfg, &msg)?;
+    let facts = facts(&tx, cfg, &msg, now)?;
+    let decision = decide::inbound(&msg, &placement, &facts);
+    let ctx = outbound::Ctx {
+        cfg,
+        renderer: &env.renderer,
+        now,
+    };
+
+    let outcome = match decision.action {
+        Action::Quarantine { reason } => {
+            // Quarantine keeps its own transaction; nothing was written in this one yet.
+            drop(tx);
+            return quarantine(
+                conn,
+                env,
+                source,
+                raw,
+                &reason,
+                Some(&msg.message_id),
+                &msg.content_hash,
+            );
+        }
+        Action::Ignore { reason } => {
+            tracing::info!(reason, "ignored");
+            Outcome::Ignored { reason }
+        }
+        Action::NewTicket { note } => {
+            let sender = msg
+                .from
+                .as_ref()
+                .context("decide guarantees a sender for new tickets")?;
+            let lang = cfg.helpdesk.language.as_str();
+            let mut subject = thread::strip_tags(&msg.subject, &cfg.helpdesk.tag_prefix);
+            if subject.is_empty() {
+                subject = if lang == "id" {
+                    "(tanpa subjek)"
+                } else {
+                    "(no subject)"
+                }
+                .to_string();
+            }
+            let parent = match &placement {
+                Placement::Existing { ticket, .. } => Some(ticket.id),
+                Placement::New { .. } => None,
+            };
+            let id = store::tickets::insert(
+                &tx,
+                &store::tickets::NewTicket {
+                    subject: &subject,
+                    requester_email: &sender.email,
+                    requester_name: sender.name.as_deref(),
+                    status: "open",
+                    priority: None,
+                    category: None,
+                    level: 1,
+                    owner: None,
+                    language: lang,
+                    parent_id: parent,
+                    now,
+                },
+            )?;
+            store::tickets::add_participant(
+                &tx,
+                id,
+                &sender.email,
+                sender.name.as_deref(),
+                "requester",
+            )?;
+            add_copied_participants(&tx, cfg, id, &msg)?;
+            store_message(&tx, cfg, id, "request", &msg, raw, now)?;
+            store::events::add(
+                &tx,
+                Some(id),
+                now,
+                &sender.email,
+                "created",
+                &format!("via {}", source.label()),
+            )?;
+            if let Some(note) = note {
+                store::events::add(&tx, Some(id), now, "loket", "threading", &note)?;
+                tracing::warn!(ticket = id, note, "tag or reference not followed");
+            }
+            let ticket = store::tickets::get(&tx, id)?.context("ticket just inserted")?;
+            let acknowledged = if decision.acknowledge {
+                match outbound::ack(&tx, &ctx, &ticket, &msg) {
+                    Ok(_) => {
+                        store::events::add(
+                            &tx,
+                            Some(id),
+                            now,
+                            "loket",
+                            "ack_queued",
+                            &sender.email,
+                        )?;
+                        true
+                    }
+                    Err(e) => {
+                        // A requester address lettre cannot send to must not cost the ticket.
+                        store::events::add(
+                            &tx,
+                            Some(id),
+                            now,
+                            "loket",
+                            "ack_failed",
+                            &format!("{e:#}"),
+                        )?;
+                        tracing::warn!(ticket = id, error = %format!("{e:#}"), "acknowledgement not queued");
+                        false
+                    }
+                }
+            } else {
+                let why = decision.no_ack_reason.unwrap_or_default();
+                store::events::add(&tx, Some(id), now, "loket", "ack_suppressed", &why)?;
+                false
+            };
+            tracing::info!(ticket = id, acknowledged, "ticket created");
+            Outcome::Created {
+                ticket: id,
+                acknowledged,
+            }
+        }
+        Action::Append { ticket, kind } => {
+            store_message(&tx, cfg, ticket, kind, &msg, raw, now)?;
+            if kind == "reply" {
+                add_copied_participants(&tx, cfg, ticket, &msg)?;
+            }
+            let actor = msg
+                .from
+                .as_ref()
+                .map(|a| a.email.as_str())
+                .unwrap_or("unknown");
+            store::events::add(&tx, Some(ticket), now, actor, kind, &msg.subject)?;
+            store::tickets::touch(&tx, ticket, now)?;
+            tracing::info!(ticket, kind, "message added to ticket");
+            Outcome::Appended { ticket, kind }
+        }
+    };
+    record_progress(&tx, source)?;
+    tx.commit().context("committing the message")?;
+    Ok(outcome)
+}
+
+fn facts(
+    conn: &Connection,
+    cfg: &Config,
+    msg: &Inbound,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Facts> {
+    let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("");
+    let window = chrono::Duration::from_std(cfg.helpdesk.ack_rate_window)
+        .unwrap_or(chrono::Duration::hours(1));
+    let is_ours: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE message_id = ?1 AND direction = 'out')",
+        )?
+        .query_row([&msg.message_id], |r| r.get(0))?;
+    let bounce_ticket = if msg.auto == crate::inbound::AutoKind::Bounce {
+        store::messages::ticket_for_message_ids(conn, &msg.bounce_refs)?
+    } else {
+        None
+    };
+    Ok(Facts {
+        from_helpdesk: sender == cfg.helpdesk.address,
+        is_our_message_id: is_ours,
+        bounce_ticket,
+        recent_acks: store::outbox::count_recent(conn, sender, "ack", now - window)? as u32,
+        ack_limit: cfg.helpdesk.ack_rate_limit,
+    })
+}
+
+/// People the sender copied (To and Cc, less the helpdesk and technicians) may follow and write
+/// to the ticket.
+fn add_copied_participants(
+    conn: &Connection,
+    cfg: &Config,
+    ticket: i64,
+    msg: &Inbound,
+) -> Result<()> {
+    for a in msg.to.iter().chain(msg.cc.iter()) {
+        if a.email == cfg.helpdesk.address || cfg.technician(&a.email).is_some() {
+            continue;
+        }
+        store::tickets::add_participant(conn, ticket, &a.email, a.name.as_deref(), "cc")?;
+    }
+    Ok(())
+}
+
+fn join(list: &[crate::inbound::Address]) -> String {
+    list.iter()
+        .map(|a| a.email.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn store_message(
+    conn: &Connection,
+    cfg: &Config,
+    ticket: i64,
+    kind: &str,
+    msg: &Inbound,
+    raw: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let id = store::messages::insert(
+        conn,
+        &store::messages::NewMessage {
+            ticket_id: ticket,
+            direction: "in",
+            kind,
+            message_id: &msg.message_id,
+            content_hash: Some(&msg.content_hash),
+            from_email: msg.from.as_ref().map(|a| a.email.as_str()),
+            from_name: msg.from.as_ref().and_then(|a| a.name.as_deref()),
+            to_list: join(&msg.to),
+            cc_list: join(&msg.cc),
+            subject: &msg.subject,
+            body: &msg.text,
+            date: msg.date,
+            now,
+            raw: Some(raw),
+        },
+    )?;
+    for a in &msg.attachments {
+        let dropped = (a.data.len() as u64 > cfg.limits.max_attachment_bytes).then(|| {
+            format!(
+                "larger than limits.max_attachment_bytes ({} bytes)",
+                cfg.limits.max_attachment_bytes
+            )
+        });
+        store::messages::add_attachment(
+            conn,
+            id,
+            &a.name,
+            &a.content_type,
+            &a.data,
+            dropped.as_deref(),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! The one place that speaks SQL. Plain functions over `&Connection` (a `Transaction` derefs to
+//! one), grouped by table family; callers decide where transactions begin and end. The schema
+//! changes only through numbered files in `migrations/`, applied in order at open.
+
+pub mod events;
+pub mod mailbox;
+pub mod messages;
+pub mod outbox;
+pub mod quarantine;
+pub mod tickets;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::Connection;
+
+pub use tickets::Ticket;
+
+/// Migrations in order; the position (1-based) is the schema version kept in `user_version`.
+const MIGRATIONS: &[(&str, &str)] =
+    &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Opens (creating if needed) the database, sets the pragmas every connection needs and applies
+/// pending migrations. Every task opens its own connection; WAL lets readers run beside the one
+/// writer, and the busy timeout turns short lock waits into waits instead of errors.
+pub fn open(path: &Path) -> Result<Connection> {
+    let new = !path.exists();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating database folder {}", dir.display()))?;
+    }
+    let mut conn =
+        Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
+    if new {
+        restrict_permissions(path);
+    }
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;",
+    )
+    .context("setting database pragmas")?;
+    migrate(&mut conn).with_context(|| format!("migrating database {}", path.display()))?;
+    Ok(conn)
+}
+
+/// The database holds mail of the whole company: only its owner may read it.
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot restrict database permissions");
+        }
+    }
+}
+
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        bail!(
+            "the database has schema version {current}, newer than this binary knows ({SCHEMA_VERSION}); \
+             use the Loket release that wrote it"
+        );
+    }
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as i64 + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("applying migration {name}"))?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(migration = name, "applied migration");
+    }
+    Ok(())
+}
+
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(crate) fn memory() -> Connection {
+    let mut conn = Connection::open_in_memory().expect("in-memory database");
+    conn.execute_batch("PRAGMA foreign_keys = ON;")
+        .expect("pragma");
+    migrate(&mut conn).expect("migrate");
+    conn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_record_version() {
+        let mut conn = memory();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn newer_database_is_refused() {
+        let mut conn = memory();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err().to_string();
+        assert!(err.contains("newer"), "{err}");
+    }
+}

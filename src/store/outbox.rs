@@ -1,0 +1,111 @@
+//! The outbox: mails committed with the change that caused them, sent afterwards by the sender
+//! task, retried with backoff until the SMTP server accepts them.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use super::to_ms;
+
+pub struct NewMail<'a> {
+    pub ticket_id: Option<i64>,
+    pub kind: &'a str,
+    pub message_id: &'a str,
+    pub envelope_from: &'a str,
+    /// Envelope recipients, comma-separated.
+    pub rcpt: &'a str,
+    pub raw: &'a [u8],
+    pub now: DateTime<Utc>,
+}
+
+pub fn enqueue(conn: &Connection, m: &NewMail<'_>) -> Result<i64> {
+    let now = to_ms(m.now);
+    conn.prepare_cached(
+        "INSERT INTO outbox (ticket_id, kind, message_id, envelope_from, rcpt, raw, created_at, next_attempt_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    )?
+    .execute(params![m.ticket_id, m.kind, m.message_id, m.envelope_from, m.rcpt, m.raw, now])?;
+    Ok(conn.last_insert_rowid())
+}
+
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub message_id: String,
+    pub envelope_from: String,
+    pub rcpt: Vec<String>,
+    pub raw: Vec<u8>,
+    pub attempts: i64,
+}
+
+/// Mails due for a (first or next) attempt, oldest first.
+pub fn due(conn: &Connection, now: DateTime<Utc>, limit: i64) -> Result<Vec<Pending>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, message_id, envelope_from, rcpt, raw, attempts FROM outbox \
+         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![to_ms(now), limit], |r| {
+        let rcpt: String = r.get(3)?;
+        Ok(Pending {
+            id: r.get(0)?,
+            message_id: r.get(1)?,
+            envelope_from: r.get(2)?,
+            rcpt: rcpt
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            raw: r.get(4)?,
+            attempts: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// When the next unsent mail falls due, so the sender can sleep until then.
+pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
+    let ms: Option<i64> = conn.query_row(
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(ms.map(super::from_ms))
+}
+
+pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+    )?
+    .execute(params![id, to_ms(now)])?;
+    Ok(())
+}
+
+pub fn mark_failed(conn: &Connection, id: i64, error: &str, retry_at: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1")?
+        .execute(params![id, error, to_ms(retry_at)])?;
+    Ok(())
+}
+
+/// How many mails of `kind` went (or wait to go) to `rcpt` since `since`: the rate limiter's
+/// count.
+pub fn count_recent(
+    conn: &Connection,
+    rcpt: &str,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM outbox WHERE rcpt = ?1 AND kind = ?2 AND created_at >= ?3",
+        )?
+        .query_row(params![rcpt, kind, to_ms(since)], |r| r.get(0))?)
+}
+
+/// (unsent, sent) counts.
+pub fn depth(conn: &Connection) -> Result<(i64, i64)> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(sent_at IS NULL), 0), COALESCE(SUM(sent_at IS NOT NULL), 0) FROM outbox",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}

@@ -1,0 +1,161 @@
+//! Tickets and their participants.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{from_ms, to_ms};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    pub id: i64,
+    pub subject: String,
+    pub requester_email: String,
+    pub requester_name: Option<String>,
+    pub status: String,
+    pub priority: Option<String>,
+    pub category: Option<String>,
+    pub level: i64,
+    pub owner: Option<String>,
+    pub language: String,
+    pub parent_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// What a new ticket starts with; the store assigns the number.
+#[derive(Debug, Clone)]
+pub struct NewTicket<'a> {
+    pub subject: &'a str,
+    pub requester_email: &'a str,
+    pub requester_name: Option<&'a str>,
+    pub status: &'a str,
+    pub priority: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub level: i64,
+    pub owner: Option<&'a str>,
+    pub language: &'a str,
+    pub parent_id: Option<i64>,
+    pub now: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, subject, requester_email, requester_name, status, priority, category, level, owner, \
+     language, parent_id, created_at, updated_at, first_response_at, resolved_at, closed_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
+    Ok(Ticket {
+        id: r.get(0)?,
+        subject: r.get(1)?,
+        requester_email: r.get(2)?,
+        requester_name: r.get(3)?,
+        status: r.get(4)?,
+        priority: r.get(5)?,
+        category: r.get(6)?,
+        level: r.get(7)?,
+        owner: r.get(8)?,
+        language: r.get(9)?,
+        parent_id: r.get(10)?,
+        created_at: from_ms(r.get(11)?),
+        updated_at: from_ms(r.get(12)?),
+        first_response_at: r.get::<_, Option<i64>>(13)?.map(from_ms),
+        resolved_at: r.get::<_, Option<i64>>(14)?.map(from_ms),
+        closed_at: r.get::<_, Option<i64>>(15)?.map(from_ms),
+    })
+}
+
+pub fn insert(conn: &Connection, t: &NewTicket<'_>) -> Result<i64> {
+    let now = to_ms(t.now);
+    conn.prepare_cached(
+        "INSERT INTO tickets (subject, requester_email, requester_name, status, priority, category, level, \
+         owner, language, parent_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+    )?
+    .execute(params![
+        t.subject,
+        t.requester_email,
+        t.requester_name,
+        t.status,
+        t.priority,
+        t.category,
+        t.level,
+        t.owner,
+        t.language,
+        t.parent_id,
+        now
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Ticket>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM tickets WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+/// Newest first; `limit` keeps the listing of a large store quick.
+pub fn list(conn: &Connection, status: Option<&str>, limit: i64) -> Result<Vec<Ticket>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tickets WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![status, limit], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn touch(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("UPDATE tickets SET updated_at = ?2 WHERE id = ?1")?
+        .execute(params![id, to_ms(now)])?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Participant {
+    pub email: String,
+    pub name: Option<String>,
+    pub role: String,
+}
+
+/// Adds a participant; an existing one keeps its role (the requester stays the requester even
+/// when CC'd again).
+pub fn add_participant(
+    conn: &Connection,
+    ticket: i64,
+    email: &str,
+    name: Option<&str>,
+    role: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO participants (ticket_id, email, name, role) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (ticket_id, email) DO UPDATE SET name = COALESCE(participants.name, excluded.name)",
+    )?
+    .execute(params![ticket, email, name, role])?;
+    Ok(())
+}
+
+pub fn participants(conn: &Connection, ticket: i64) -> Result<Vec<Participant>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT email, name, role FROM participants WHERE ticket_id = ?1 ORDER BY role DESC, email",
+    )?;
+    let rows = stmt.query_map([ticket], |r| {
+        Ok(Participant {
+            email: r.get(0)?,
+            name: r.get(1)?,
+            role: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn is_participant(conn: &Connection, ticket: i64, email: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM participants WHERE ticket_id = ?1 AND email = ?2")?
+        .query_row(params![ticket, email], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM tickets", [], |r| r.get(0))?)
+}

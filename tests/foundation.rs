@@ -1,0 +1,436 @@
+//! Mail in, ticket out: end to end against the real Dovecot and Postfix on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Loket, Options, header, stack, unique};
+
+const WAIT: Duration = Duration::from_secs(30);
+/// How long to keep watching a mailbox that must stay empty (several poll intervals).
+const QUIET: Duration = Duration::from_secs(5);
+
+fn acks_in(mailbox: &[String]) -> Vec<&String> {
+    mailbox
+        .iter()
+        .filter(|m| header(m, "X-Loket-Ticket").is_some())
+        .collect()
+}
+
+#[test]
+fn new_mail_gets_exactly_one_acknowledgement_with_tag() {
+    let s = stack();
+    let loket = Loket::start(Options::default());
+    let user = unique("rina");
+    let id = s.send(
+        &user,
+        &loket.address,
+        "Printer lantai 3 rusak",
+        "Printer tidak bisa mencetak.",
+        "",
+    );
+
+    let mails = s.wait_mail(&user, 1, WAIT);
+    let ack = &mails[0];
+    let subject = header(ack, "Subject").unwrap();
+    assert!(
+        subject.starts_with("[HD-1] Printer lantai 3 rusak"),
+        "{subject}"
+    );
+    assert_eq!(
+        header(ack, "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    assert_eq!(header(ack, "In-Reply-To"), Some(format!("<{id}>")));
+    assert!(header(ack, "References").unwrap().contains(&id));
+    assert!(
+        header(ack, "Content-Type")
+            .unwrap()
+            .contains("multipart/alternative")
+    );
+    assert!(header(ack, "From").unwrap().contains(&loket.address));
+    assert!(ack.contains("HD-1"), "the body names the ticket");
+
+    std::thread::sleep(QUIET);
+    assert_eq!(s.mailbox(&user).len(), 1, "exactly one acknowledgement");
+    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 1);
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL"),
+        1
+    );
+    // Processed messages are flagged \Seen only after commit; progress is by UID.
+    assert_eq!(loket.count("SELECT COUNT(*) FROM imap_pending_flags"), 0);
+}
+
+#[test]
+fn english_helpdesk_acknowledges_in_english() {
+    let s = stack();
+    let loket = Loket::start(Options {
+        language: "en",
+        ..Options::default()
+    });
+    let user = unique("john");
+    s.send(&user, &loket.address, "VPN down", "Cannot connect.", "");
+    let ack = &s.wait_mail(&user, 1, WAIT)[0];
+    assert!(ack.contains("logged it as ticket HD-1"), "{ack}");
+}
+
+#[test]
+fn replies_by_tag_and_by_in_reply_to_land_on_the_ticket() {
+    let s = stack();
+    let loket = Loket::start(Options::default());
+    let user = unique("budi");
+    s.send(
+        &user,
+        &loket.address,
+        "Email penuh",
+        "Mailbox saya penuh.",
+        "",
+    );
+    let ack = s.wait_mail(&user, 1, WAIT).remove(0);
+    let ack_id = header(&ack, "Message-ID").unwrap();
+
+    // A reply that keeps the tag.
+    s.send(
+        &user,
+        &loket.address,
+        "RE: [HD-1] Email penuh",
+        "Masih penuh.",
+        "",
+    );
+    // A reply whose client dropped the tag, threaded only by In-Reply-To.
+    s.send(
+        &user,
+        &loket.address,
+        "Balasan tanpa tag",
+        "Sudah saya hapus beberapa email.",
+        &format!("In-Reply-To: {ack_id}\r\nReferences: {ack_id}\r\n"),
+    );
+    loket.wait_count(
+        "SELECT COUNT(*) FROM messages WHERE direction = 'in'",
+        3,
+        WAIT,
+    );
+    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 1);
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM messages WHERE ticket_id = 1 AND direction = 'in' AND kind = 'reply'"),
+        2
+    );
+    std::thread::sleep(QUIET);
+    assert_eq!(
+        s.mailbox(&user).len(),
+        1,
+        "replies are not acknowledged again"
+    );
+}
+
+#[test]
+fn tag_from_an_outsider_makes_a_new_ticket() {
+    let s = stack();
+    let loket = Loket::start(Options::default());
+    let owner = unique("owner");
+    let outsider = unique("outsider");
+    s.send(
+        &owner,
+        &loket.address,
+        "Laptop mati",
+        "Tidak mau menyala.",
+        "",
+    );
+    s.wait_mail(&owner, 1, WAIT);
+    s.send(
+        &outsider,
+        &loket.address,
+        "Re: [HD-1] Laptop mati",
+        "Saya ikut menambahkan.",
+        "",
+    );
+    loket.wait_count("SELECT COUNT(*) FROM tickets", 2, WAIT);
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM messages WHERE ticket_id = 1 AND direction = 'in'"),
+        1
+    );
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM events WHERE ticket_id = 2 AND kind = 'threading'"),
+        1,
+        "the refusal is logged"
+    );
+    let ack = &s.wait_mail(&outsider, 1, WAIT)[0];
+    let subject = header(ack, "Subject").unwrap();
+    assert!(subject.starts_with("[HD-2] "), "{subject}");
+    assert!(
+        !subject.contains("HD-1"),
+        "the foreign tag is dropped: {subject}"
+    );
+}
+
+#[test]
+fn out_of_office_bounce_and_own_address_get_no_answer() {
+    let s = stack();
+    let loket = Loket::start(Options::default());
+    let user = unique("cuti");
+    // An out-of-office reply.
+    s.send(
+        &user,
+        &loket.address,
+        "Automatic reply: Sedang cuti",
+        "Saya sedang cuti sampai 30 November.",
+        "Auto-Submitted: auto-replied\r\nX-Auto-Response-Suppress: All\r\n",
+    );
+    // A bounce from the mailer daemon.
+    let bounce = std::fs::read_to_string(common::corpus().join("helpdesk/bounce-postfix.eml"))
+        .expect("corpus bounce");
+    let daemon = unique("MAILER-DAEMON");
+    s.send_raw(&daemon, &[&loket.address], bounce.as_bytes());
+    // A mail claiming to be from the helpdesk itself.
+    s.send(
+        &loket.address,
+        &loket.address,
+        "Loop?",
+        "Dari alamat sendiri.",
+        "",
+    );
+    // A list mail.
+    let list = unique("newsletter");
+    s.send(
+        &list,
+        &loket.address,
+        "Promo",
+        "Diskon!",
+        "Precedence: bulk\r\nList-Id: <promo.example.test>\r\n",
+    );
+
+    loket.wait_processed(4, WAIT);
+    std::thread::sleep(QUIET);
+    assert!(s.mailbox(&user).is_empty(), "out-of-office answered");
+    assert!(s.mailbox(&daemon).is_empty(), "bounce answered");
+    assert!(
+        acks_in(&s.mailbox(&loket.address)).is_empty(),
+        "own address answered"
+    );
+    assert!(s.mailbox(&list).is_empty(), "list mail answered");
+    assert_eq!(loket.count("SELECT COUNT(*) FROM outbox"), 0);
+    assert!(
+        loket.count("SELECT COUNT(*) FROM quarantine") >= 2,
+        "the unmatched bounce and own mail are kept"
+    );
+}
+
+#[test]
+fn bounce_of_an_acknowledgement_is_recorded_on_its_ticket() {
+    let s = stack();
+    let loket = Loket::start(Options::default());
+    // Postfix bounces mail for other domains through its error transport.
+    let gone = format!("nobody-{}@nowhere.invalid", std::process::id());
+    s.send(&gone, &loket.address, "Akses VPN", "Mohon akses VPN.", "");
+    loket.wait_count(
+        "SELECT COUNT(*) FROM messages WHERE kind = 'bounce'",
+        1,
+        WAIT,
+    );
+    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 1);
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM messages WHERE kind = 'bounce' AND ticket_id = 1"),
+        1
+    );
+    std::thread::sleep(QUIET);
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM outbox"),
+        1,
+        "only the acknowledgement, never an answer to the bounce"
+    );
+}
+
+#[test]
+fn duplicate_delivery_gets_no_second_ticket() {
+    let s = stack();
+    let loket = Loket::start(Options::default());
+    let user = unique("dup");
+    let raw = format!(
+        "From: <{user}>\r\nTo: <{}>\r\nSubject: Monitor berkedip\r\nMessage-ID: <dup-{}@client.example.test>\r\n\
+         Date: Mon, 23 Nov 2026 09:00:00 +0700\r\n\r\nMonitor berkedip terus.\r\n",
+        loket.address,
+        std::process::id()
+    );
+    s.send_raw(&user, &[&loket.address], raw.as_bytes());
+    s.send_raw(&user, &[&loket.address], raw.as_bytes());
+    // Same Message-ID, different content: a sender reusing IDs must not be dropped.
+    let reused = raw.replace("Monitor berkedip terus.", "Sekarang layar hitam.");
+    s.send_raw(&user, &[&loket.address], reused.as_bytes());
+    loket.wait_processed(3, WAIT);
+    std::thread::sleep(QUIET);
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
+        2
+    );
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM tickets"),
+        1,
+        "the reused ID lands on the same ticket"
+    );
+    assert_eq!(s.mailbox(&user).len(), 1, "one acknowledgement");
+}
+
+#[test]
+fn same_message_through_ingest_and_imap_is_stored_once() {
+    let s = stack();
+    let mut loket = Loket::configure(Options::default());
+    let user = unique("pipe");
+    let raw = format!(
+        "From: <{user}>\r\nTo: <{}>\r\nSubject: Keyboard rusak\r\nMessage-ID: <pipe-{}@client.example.test>\r\n\r\nTombol A macet.\r\n",
+        loket.address,
+        std::process::id()
+    );
+    let (code, out, err) = loket.cli(&["ingest"], Some(raw.as_bytes()));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("created ticket 1"), "{out}");
+    let (code, out, _) = loket.cli(&["ingest"], Some(raw.as_bytes()));
+    assert_eq!(code, 0);
+    assert!(out.contains("duplicate"), "{out}");
+    // And the copy that also arrives in the mailbox.
+    s.send_raw(&user, &[&loket.address], raw.as_bytes());
+    loket.spawn();
+    loket.wait_processed(1, WAIT);
+    s.wait_mail(&user, 1, WAIT);
+    std::thread::sleep(QUIET);
+    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 1);
+    assert_eq!(s.mailbox(&user).len(), 1);
+}
+
+#[test]
+fn ingest_refuses_what_is_not_mail_and_keeps_it() {
+    let loket = Loket::configure(Options::default());
+    let (code, out, err) = loket.cli(&["ingest"], Some(b"\x00\x01\x02 this is not mail at all"));
+    assert_eq!(code, 65, "{out}{err}");
+    assert_eq!(loket.count("SELECT COUNT(*) FROM quarantine"), 1);
+    let (code, _, err) = loket.cli(
+        &["ingest", "--config", "/nonexistent/loket.toml"],
+        Some(b"From: a@b\r\n\r\nx"),
+    );
+    assert_eq!(
+        code, 75,
+        "a broken config is a temporary failure for the MTA: {err}"
+    );
+}
+
+#[test]
+fn restart_mid_backlog_loses_and_duplicates_nothing() {
+    let s = stack();
+    let mut loket = Loket::configure(Options::default());
+    const N: usize = 150;
+    let users: Vec<String> = (0..4).map(|_| unique("backlog")).collect();
+    for i in 0..N {
+        let from = &users[i % users.len()];
+        s.send(
+            from,
+            &loket.address,
+            &format!("Permintaan {i}"),
+            &format!("Isi permintaan {i}"),
+            "",
+        );
+    }
+    s.wait_mail(&loket.address, N, WAIT);
+    loket.spawn();
+    loket.wait_count("SELECT COUNT(*) FROM tickets", 20, WAIT);
+    loket.kill();
+    let mid = loket.count("SELECT COUNT(*) FROM tickets");
+    loket.spawn();
+    loket.wait_processed(N, Duration::from_secs(90));
+    loket.wait_count(
+        "SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL",
+        20,
+        WAIT,
+    );
+    assert!(
+        mid < N as i64,
+        "the kill happened mid-backlog ({mid} of {N})"
+    );
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM tickets"),
+        N as i64,
+        "every message on exactly one ticket"
+    );
+    assert_eq!(
+        loket.count("SELECT COUNT(DISTINCT message_id) FROM messages WHERE direction = 'in'"),
+        N as i64
+    );
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
+        N as i64
+    );
+    // Rate limit: 5 acks per sender per hour; the rest are suppressed, never duplicated.
+    let acks = loket.count("SELECT COUNT(*) FROM outbox WHERE kind = 'ack'");
+    assert_eq!(acks, 5 * users.len() as i64);
+}
+
+#[test]
+fn dovecot_restart_is_survived() {
+    let s = stack();
+    let loket = Loket::start(Options::default());
+    let user = unique("restart");
+    s.send(&user, &loket.address, "Sebelum restart", "satu", "");
+    s.wait_mail(&user, 1, WAIT);
+    s.stop_imap();
+    std::thread::sleep(Duration::from_secs(2));
+    s.start_imap();
+    s.send(&user, &loket.address, "Sesudah restart", "dua", "");
+    s.wait_mail(&user, 2, Duration::from_secs(60));
+    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 2);
+    assert!(loket.log().contains("reconnecting"), "the outage is logged");
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_quickly() {
+    let s = stack();
+    let mut loket = Loket::start(Options::default());
+    let user = unique("term");
+    s.send(&user, &loket.address, "Halo", "x", "");
+    s.wait_mail(&user, 1, WAIT);
+    let (status, took) = loket.terminate().expect("was running");
+    assert!(status.success(), "{status:?}\n{}", loket.log());
+    assert!(took < Duration::from_secs(5), "stopped in {took:?}");
+}
+
+#[test]
+fn check_reports_idle_and_smtp() {
+    let loket = Loket::configure(Options::default());
+    let (code, out, err) = loket.cli(&["check"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("IDLE: offered"), "{out}");
+    assert!(out.contains("smtp 127.0.0.1"), "{out}");
+}
+
+#[test]
+fn tls_imap_with_private_ca_works() {
+    let s = stack();
+    let loket = Loket::configure(Options::default());
+    let text = std::fs::read_to_string(&loket.config).unwrap();
+    let text = text
+        .replace(
+            &format!("port = {}\ntls = \"none\"", s.imap_port),
+            &format!("port = {}\ntls = \"tls\"", s.imaps_port),
+        )
+        .replace(
+            "[smtp]",
+            &format!("ca_file = \"{}\"\n\n[smtp]", s.cert.display()),
+        );
+    std::fs::write(&loket.config, text).unwrap();
+    let (code, out, err) = loket.cli(&["check"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("login ok"), "{out}");
+}
+
+#[test]
+fn bad_config_names_the_key() {
+    let loket = Loket::configure(Options::default());
+    let text = std::fs::read_to_string(&loket.config)
+        .unwrap()
+        .replace("poll_interval = \"2s\"", "poll_interval = \"kadang\"");
+    std::fs::write(&loket.config, text).unwrap();
+    let (code, _, err) = loket.cli(&["tickets", "list"], None);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("poll_interval") && err.contains("kadang"),
+        "{err}"
+    );
+}
