@@ -61,7 +61,7 @@ die() { echo "$PROG: error: $*" >&2; exit 1; }
 info() { echo "$PROG: $*" >&2; }
 
 usage() {
-    echo "usage: $PROG start|stop|status DIR" >&2
+    echo "usage: $PROG start|stop|status|stop-dovecot|start-dovecot DIR" >&2
     echo "  env for start: IMAP_PORT=1143 IMAPS_PORT=1993 LMTP_PORT=2424 SMTP_PORT=2525 START_TIMEOUT=20" >&2
     exit 2
 }
@@ -618,6 +618,34 @@ EOF
     echo "mailstack up: imap=127.0.0.1:$IMAP_PORT imaps=127.0.0.1:$IMAPS_PORT lmtp=127.0.0.1:$LMTP_PORT smtp=127.0.0.1:$SMTP_PORT cert=$TLS_DIR/cert.pem dir=$DIR"
 }
 
+# stop-dovecot / start-dovecot: take only the IMAP/LMTP server down and up again, for tests of how
+# Loket survives a mail server restart. Postfix keeps running and queues what it cannot deliver.
+do_stop_dovecot() {
+    local dpid
+    dpid=$(dovecot_pid)
+    if [[ -n $dpid ]]; then
+        info "stopping dovecot ($DIR)"
+        kill -TERM "$dpid" 2>/dev/null || true
+        wait_gone "$STOP_TIMEOUT" "$dpid" || die "dovecot of $DIR did not stop"
+    fi
+    rm -f "$DC_BASE/master.pid"
+}
+
+do_start_dovecot() {
+    [[ -r $DIR/ports.env ]] || die "$DIR/ports.env missing: start the whole stack first"
+    # shellcheck disable=SC1091
+    . "$DIR/ports.env"
+    [[ -z $(dovecot_pid) ]] || die "dovecot of $DIR is already running"
+    info "starting dovecot ($DIR)"
+    dovecot -c "$DOVECOT_CONF" </dev/null >"$DIR/dovecot-start.log" 2>&1 || die "dovecot did not start"
+    local deadline=$((SECONDS + START_TIMEOUT)) line
+    while :; do
+        line=$(greeting "$IMAP_PORT" "a LOGOUT") && [[ $line == *"Loket mailstack $ID ready"* ]] && break
+        ((SECONDS < deadline)) || die "dovecot not ready within ${START_TIMEOUT}s"
+        sleep 0.1
+    done
+}
+
 do_status() {
     local dpid ppids ports=""
     dpid=$(dovecot_pid)
@@ -643,13 +671,13 @@ start)
     set_paths "$(cd "$2" && pwd -P)"
     do_start
     ;;
-stop | status)
+stop | status | stop-dovecot | start-dovecot)
     if [[ ! -d $2 ]]; then
         [[ $cmd == stop ]] && { info "not running ($2 does not exist)"; exit 0; }
         echo "dovecot: stopped; postfix: stopped; no such directory $2"; exit 3
     fi
     set_paths "$(cd "$2" && pwd -P)"
-    "do_$cmd"
+    "do_${cmd//-/_}"
     ;;
 *) usage ;;
 esac
