@@ -100,9 +100,11 @@ CREATE TABLE outbox (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     last_error      TEXT,
-    sent_at         INTEGER
+    sent_at         INTEGER,
+    -- Set when the SMTP server refused the mail permanently (5xx): never retried.
+    failed_at       INTEGER
 );
-CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE sent_at IS NULL;
+CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
 CREATE INDEX outbox_rate ON outbox(rcpt, kind, created_at);
 
 -- IMAP progress: the highest UID whose message is committed, per mailbox and UIDVALIDITY.

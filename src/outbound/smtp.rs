@@ -95,12 +95,31 @@ pub async fn send_due(
                     sent += 1;
                     tracing::info!(outbox = mail.id, message_id = %mail.message_id, rcpt = ?mail.rcpt, "mail sent");
                 }
-                Err(e) => {
+                Err(Failure::Permanent(error)) => {
+                    // Retrying a 5xx only repeats the refusal (and hammers the server): keep the
+                    // mail with its error and tell the ticket, so a technician can see why the
+                    // requester never got it.
+                    let tx = conn.unchecked_transaction()?;
+                    store::outbox::mark_dead(&tx, mail.id, &error, clock.now())?;
+                    if let Some(ticket) = mail.ticket_id {
+                        store::events::add(
+                            &tx,
+                            Some(ticket),
+                            clock.now(),
+                            "loket",
+                            "delivery_failed",
+                            &format!("{} to {}: {error}", mail.kind, mail.rcpt.join(", ")),
+                        )?;
+                    }
+                    tx.commit()?;
+                    tracing::error!(outbox = mail.id, message_id = %mail.message_id, rcpt = ?mail.rcpt, error, "mail refused permanently, not retried");
+                }
+                Err(Failure::Temporary(error)) => {
                     let wait = backoff(mail.attempts, max_backoff);
                     let retry_at =
                         clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                    store::outbox::mark_failed(&conn, mail.id, &format!("{e:#}"), retry_at)?;
-                    tracing::warn!(outbox = mail.id, attempts = mail.attempts + 1, retry_in = ?wait, error = %format!("{e:#}"), "sending failed, will retry");
+                    store::outbox::mark_failed(&conn, mail.id, &error, retry_at)?;
+                    tracing::warn!(outbox = mail.id, attempts = mail.attempts + 1, retry_in = ?wait, error, "sending failed, will retry");
                     // The server is likely down: stop this round instead of failing every mail.
                     return Ok(sent);
                 }
@@ -109,23 +128,32 @@ pub async fn send_due(
     }
 }
 
-async fn send_one(transport: &Transport, mail: &store::outbox::Pending) -> Result<()> {
-    let from = mail
-        .envelope_from
-        .parse()
-        .with_context(|| format!("envelope sender `{}`", mail.envelope_from))?;
+/// Why a mail did not go out: a permanent refusal (5xx, or an address that cannot be written in
+/// SMTP at all) is final; anything else (connection, timeout, 4xx) is retried.
+enum Failure {
+    Permanent(String),
+    Temporary(String),
+}
+
+async fn send_one(transport: &Transport, mail: &store::outbox::Pending) -> Result<(), Failure> {
+    let from = mail.envelope_from.parse().map_err(|e| {
+        Failure::Permanent(format!("envelope sender `{}`: {e}", mail.envelope_from))
+    })?;
     let to = mail
         .rcpt
         .iter()
-        .map(|r| r.parse().with_context(|| format!("recipient `{r}`")))
-        .collect::<Result<Vec<_>>>()?;
-    let envelope =
-        lettre::address::Envelope::new(Some(from), to).context("building the envelope")?;
-    transport
-        .send_raw(&envelope, &mail.raw)
-        .await
-        .context("SMTP")?;
-    Ok(())
+        .map(|r| {
+            r.parse()
+                .map_err(|e| Failure::Permanent(format!("recipient `{r}`: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let envelope = lettre::address::Envelope::new(Some(from), to)
+        .map_err(|e| Failure::Permanent(format!("building the envelope: {e}")))?;
+    match transport.send_raw(&envelope, &mail.raw).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_permanent() => Err(Failure::Permanent(format!("SMTP: {e}"))),
+        Err(e) => Err(Failure::Temporary(format!("SMTP: {e}"))),
+    }
 }
 
 /// The sender task. Wakes when the pipeline commits new mail (`wake`), when a retry falls due,

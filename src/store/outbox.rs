@@ -31,32 +31,37 @@ pub fn enqueue(conn: &Connection, m: &NewMail<'_>) -> Result<i64> {
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub id: i64,
+    pub ticket_id: Option<i64>,
     pub message_id: String,
     pub envelope_from: String,
     pub rcpt: Vec<String>,
     pub raw: Vec<u8>,
     pub attempts: i64,
+    pub kind: String,
 }
 
 /// Mails due for a (first or next) attempt, oldest first.
 pub fn due(conn: &Connection, now: DateTime<Utc>, limit: i64) -> Result<Vec<Pending>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, message_id, envelope_from, rcpt, raw, attempts FROM outbox \
-         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+        "SELECT id, ticket_id, message_id, envelope_from, rcpt, raw, attempts, kind FROM outbox \
+         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1 \
+         ORDER BY next_attempt_at, id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![to_ms(now), limit], |r| {
-        let rcpt: String = r.get(3)?;
+        let rcpt: String = r.get(4)?;
         Ok(Pending {
             id: r.get(0)?,
-            message_id: r.get(1)?,
-            envelope_from: r.get(2)?,
+            ticket_id: r.get(1)?,
+            message_id: r.get(2)?,
+            envelope_from: r.get(3)?,
             rcpt: rcpt
                 .split(',')
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect(),
-            raw: r.get(4)?,
-            attempts: r.get(5)?,
+            raw: r.get(5)?,
+            attempts: r.get(6)?,
+            kind: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -65,7 +70,7 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: i64) -> Result<Vec<Pend
 /// When the next unsent mail falls due, so the sender can sleep until then.
 pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
     let ms: Option<i64> = conn.query_row(
-        "SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL",
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL",
         [],
         |r| r.get(0),
     )?;
@@ -86,6 +91,15 @@ pub fn mark_failed(conn: &Connection, id: i64, error: &str, retry_at: DateTime<U
     Ok(())
 }
 
+/// The server refused the mail for good (5xx): it is kept with the error and never retried.
+pub fn mark_dead(conn: &Connection, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, failed_at = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, error, to_ms(now)])?;
+    Ok(())
+}
+
 /// How many mails of `kind` went (or wait to go) to `rcpt` since `since`: the rate limiter's
 /// count.
 pub fn count_recent(
@@ -101,10 +115,11 @@ pub fn count_recent(
         .query_row(params![rcpt, kind, to_ms(since)], |r| r.get(0))?)
 }
 
-/// (unsent, sent) counts.
+/// (waiting, sent) counts; refused mails count as neither.
 pub fn depth(conn: &Connection) -> Result<(i64, i64)> {
     Ok(conn.query_row(
-        "SELECT COALESCE(SUM(sent_at IS NULL), 0), COALESCE(SUM(sent_at IS NOT NULL), 0) FROM outbox",
+        "SELECT COALESCE(SUM(sent_at IS NULL AND failed_at IS NULL), 0), \
+         COALESCE(SUM(sent_at IS NOT NULL), 0) FROM outbox",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
