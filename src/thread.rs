@@ -1,6 +1,7 @@
 //! Which ticket is a message for? The subject tag `[HD-42]` first, then In-Reply-To/References
-//! against every message Loket stored or sent; otherwise a new ticket. A tag or reference only
-//! counts when the sender belongs to the ticket: an outsider who copies a tag into a subject
+//! (and the message's own Message-ID) against every message Loket stored or sent; otherwise a
+//! new ticket. A tag or reference only counts when the sender belongs to the ticket: an outsider
+//! who copies a tag into a subject
 //! cannot add text to someone else's ticket.
 
 use anyhow::Result;
@@ -98,6 +99,9 @@ pub fn locate(conn: &Connection, cfg: &Config, msg: &Inbound) -> Result<Placemen
 
     let mut refs: Vec<String> = msg.references.clone();
     refs.extend(msg.in_reply_to.iter().cloned());
+    // A known Message-ID with new content is the same message sent again after an edit (or a
+    // client that reuses IDs): it belongs where the first copy went.
+    refs.push(msg.message_id.clone());
     if note.is_none() && !refs.is_empty() {
         if let Some(id) = store::messages::ticket_for_message_ids(conn, &refs)? {
             if let Some(ticket) = store::tickets::get(conn, id)? {

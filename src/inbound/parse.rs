@@ -679,8 +679,11 @@ fn content_hash(raw: &[u8]) -> String {
         let line = &normalised[pos..line_end];
 
         if line == b"\n" {
-            // First empty line: the rest is the body, hashed as is.
-            hasher.update(&normalised[pos..]);
+            // First empty line: the rest is the body, hashed as is but for trailing line breaks,
+            // which transports add to mail that lacks a final one.
+            let body = &normalised[pos..];
+            let end = body.iter().rposition(|&b| b != b'\n').map_or(0, |i| i + 1);
+            hasher.update(&body[..end]);
             break;
         }
         let is_continuation = matches!(line.first(), Some(b' ') | Some(b'\t'));
@@ -798,6 +801,14 @@ mod tests {
             parse_ok(SIMPLE).content_hash,
             parse_ok(&delivered).content_hash
         );
+    }
+
+    #[test]
+    fn trailing_line_breaks_do_not_change_content_hash() {
+        let more = format!("{SIMPLE}\r\n\r\n");
+        assert_eq!(parse_ok(SIMPLE).content_hash, parse_ok(&more).content_hash);
+        let other = SIMPLE.replacen("\r\n\r\n", "\r\n\r\nX", 1);
+        assert_ne!(parse_ok(SIMPLE).content_hash, parse_ok(&other).content_hash);
     }
 
     #[test]
