@@ -189,8 +189,12 @@ fn check(cfg: Config) -> Result<()> {
             println!("imap {}:{}: FAILED: {e:#}", cfg.imap.host, cfg.imap.port);
         }
     }
-    let smtp = outbound::smtp::transport(&cfg)?;
-    match rt.block_on(smtp.test_connection()) {
+    // lettre's pooled transport spawns its pool task on creation: build it inside the runtime.
+    let probe = rt.block_on(async {
+        let smtp = outbound::smtp::transport(&cfg)?;
+        anyhow::Ok(smtp.test_connection().await)
+    })?;
+    match probe {
         Ok(true) => println!("smtp {}:{}: ok", cfg.smtp.host, cfg.smtp.port),
         Ok(false) => {
             failed = true;

@@ -89,13 +89,17 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
+/// A migrated in-memory database: for tests, and for dry runs that must not touch a file.
+pub fn open_in_memory() -> Result<Connection> {
+    let mut conn = Connection::open_in_memory().context("opening an in-memory database")?;
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
 #[cfg(test)]
 pub(crate) fn memory() -> Connection {
-    let mut conn = Connection::open_in_memory().expect("in-memory database");
-    conn.execute_batch("PRAGMA foreign_keys = ON;")
-        .expect("pragma");
-    migrate(&mut conn).expect("migrate");
-    conn
+    open_in_memory().expect("in-memory database")
 }
 
 #[cfg(test)]
