@@ -2,7 +2,8 @@
 //! defined outcome (parsed or refused), and the helpdesk fixtures parse to what the rest of Loket
 //! relies on. Run with `-- --nocapture` to see the outcome table.
 //!
-//! The corpus is `../shared/corpus` next to the crate, or `$LOKET_CORPUS`. A missing or thin
+//! The corpus is `tests/corpus` (a copy of the shared `../shared/corpus`, so a clean clone has it),
+//! or `$LOKET_CORPUS`. A missing or thin
 //! corpus fails the test instead of skipping it: a robustness test that silently runs on nothing
 //! proves nothing.
 
@@ -19,7 +20,7 @@ const MIN_EML_FILES: usize = 100;
 fn corpus_dir() -> PathBuf {
     match std::env::var_os("LOKET_CORPUS") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"),
     }
 }
 
@@ -518,5 +519,140 @@ fn check_hash_survives_redelivery(cases: &[Case]) {
     assert!(
         checked >= MIN_EML_FILES,
         "only {checked} messages checked for hash stability"
+    );
+}
+
+fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Every corpus file through the whole inbound path (parse, dedupe, thread, decide, store,
+/// outbox) against one in-memory store, in corpus order, so later files thread against what
+/// earlier ones created. Each ends in a defined outcome; none panics; every quarantined file
+/// keeps its raw bytes; a second delivery of the whole corpus stores nothing twice.
+#[test]
+fn corpus_goes_through_the_pipeline() {
+    use loket::clock::{Clock, ManualClock};
+    use loket::config::Config;
+    use loket::outbound::render::Renderer;
+    use loket::pipeline::{self, Env, Outcome as Done, Source};
+    use std::sync::Arc;
+
+    let cfg = Config::from_toml(
+        r#"
+[helpdesk]
+address = "helpdesk@example.co.id"
+[imap]
+host = "127.0.0.1"
+port = 1143
+tls = "none"
+username = "helpdesk@example.co.id"
+password = "x"
+[smtp]
+host = "127.0.0.1"
+port = 2525
+tls = "none"
+[database]
+path = "unused.db"
+"#,
+        Path::new("corpus.toml"),
+    )
+    .expect("test config");
+    let clock = Arc::new(ManualClock::new(
+        "2026-11-23T02:00:00Z".parse().expect("start time"),
+    ));
+    let env = Env {
+        cfg: Arc::new(cfg),
+        renderer: Arc::new(Renderer::new(None).expect("templates")),
+        clock: clock.clone() as Arc<dyn Clock>,
+    };
+    let mut conn = loket::store::open_in_memory().expect("store");
+
+    let cases = run_corpus();
+    let mut first = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let source = Source::Imap {
+            mailbox: "INBOX".into(),
+            uid_validity: 1,
+            uid: i as u32 + 1,
+        };
+        let done = catch_unwind(AssertUnwindSafe(|| {
+            pipeline::process(&mut conn, &env, &case.raw, &source)
+        }))
+        .unwrap_or_else(|_| panic!("{}: pipeline panicked", case.rel))
+        .unwrap_or_else(|e| panic!("{}: pipeline failed: {e:#}", case.rel));
+        if let Outcome::Refused(_) = &case.outcome {
+            assert!(
+                matches!(done, Done::Quarantined { .. }),
+                "{}: refused by parse but {done:?}",
+                case.rel
+            );
+        }
+        if matches!(done, Done::Quarantined { .. }) {
+            let kept: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM quarantine WHERE raw = ?1",
+                    [&case.raw],
+                    |r| r.get(0),
+                )
+                .expect("query quarantine");
+            assert_eq!(kept, 1, "{}: quarantined without its raw bytes", case.rel);
+        }
+        clock.advance(chrono::Duration::seconds(1));
+        first.push(done);
+    }
+    let created = first
+        .iter()
+        .filter(|o| matches!(o, Done::Created { .. }))
+        .count();
+    assert!(created > 50, "only {created} tickets from the corpus");
+
+    let ooo = cases
+        .iter()
+        .position(|c| c.rel == "helpdesk/ooo-exchange-id.eml")
+        .expect("ooo fixture");
+    assert!(
+        !matches!(
+            first[ooo],
+            Done::Created {
+                acknowledged: true,
+                ..
+            }
+        ),
+        "an out-of-office is never answered: {:?}",
+        first[ooo]
+    );
+
+    // Offered again (a crash before the \Seen flag, a UIDVALIDITY reset): nothing new is stored.
+    let before = [
+        count(&conn, "SELECT COUNT(*) FROM tickets"),
+        count(&conn, "SELECT COUNT(*) FROM messages"),
+        count(&conn, "SELECT COUNT(*) FROM outbox"),
+        count(&conn, "SELECT COUNT(*) FROM quarantine"),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let source = Source::Imap {
+            mailbox: "INBOX".into(),
+            uid_validity: 2,
+            uid: i as u32 + 1,
+        };
+        let done = pipeline::process(&mut conn, &env, &case.raw, &source)
+            .unwrap_or_else(|e| panic!("{}: second pass failed: {e:#}", case.rel));
+        assert!(
+            matches!(done, Done::Duplicate | Done::Quarantined { .. }),
+            "{}: second delivery gave {done:?}",
+            case.rel
+        );
+    }
+    let after = [
+        count(&conn, "SELECT COUNT(*) FROM tickets"),
+        count(&conn, "SELECT COUNT(*) FROM messages"),
+        count(&conn, "SELECT COUNT(*) FROM outbox"),
+        count(&conn, "SELECT COUNT(*) FROM quarantine"),
+    ];
+    assert_eq!(
+        after, before,
+        "tickets, messages, outbox, quarantine after a second delivery"
     );
 }

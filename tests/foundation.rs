@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Loket, Options, header, stack, unique};
+use common::{Loket, Options, body_text, header, run_loket, stack, unique};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// How long to keep watching a mailbox that must stay empty (several poll intervals).
@@ -72,7 +72,8 @@ fn english_helpdesk_acknowledges_in_english() {
     let user = unique("john");
     s.send(&user, &loket.address, "VPN down", "Cannot connect.", "");
     let ack = &s.wait_mail(&user, 1, WAIT)[0];
-    assert!(ack.contains("logged it as ticket HD-1"), "{ack}");
+    let text = body_text(ack);
+    assert!(text.contains("logged it as ticket HD-1"), "{text}");
 }
 
 #[test]
@@ -220,24 +221,63 @@ fn out_of_office_bounce_and_own_address_get_no_answer() {
 fn bounce_of_an_acknowledgement_is_recorded_on_its_ticket() {
     let s = stack();
     let loket = Loket::start(Options::default());
-    // Postfix bounces mail for other domains through its error transport.
-    let gone = format!("nobody-{}@nowhere.invalid", std::process::id());
-    s.send(&gone, &loket.address, "Akses VPN", "Mohon akses VPN.", "");
+    let user = unique("budi");
+    s.send(&user, &loket.address, "Akses VPN", "Mohon akses VPN.", "");
+    let ack = &s.wait_mail(&user, 1, WAIT)[0];
+    let ack_id = header(ack, "Message-ID").unwrap();
+    // The DSN a remote MTA would send back, quoting the acknowledgement's headers.
+    let dsn = format!(
+        "From: MAILER-DAEMON@example.test (Mail Delivery System)\r\nTo: {helpdesk}\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-{pid}@example.test>\r\n\
+         Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\n<{user}>: mailbox full\r\n\
+         --b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; example.test\r\n\r\n\
+         Final-Recipient: rfc822; {user}\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n\
+         --b1\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: <{helpdesk}>\r\nTo: <{user}>\r\n\
+         Subject: [HD-1] Akses VPN\r\nMessage-ID: {ack_id}\r\n\r\n--b1--\r\n",
+        helpdesk = loket.address,
+        pid = std::process::id(),
+    );
+    s.send_raw(
+        "mailer-daemon@example.test",
+        &[&loket.address],
+        dsn.as_bytes(),
+    );
     loket.wait_count(
-        "SELECT COUNT(*) FROM messages WHERE kind = 'bounce'",
+        "SELECT COUNT(*) FROM messages WHERE kind = 'bounce' AND ticket_id = 1",
         1,
         WAIT,
     );
-    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 1);
-    assert_eq!(
-        loket.count("SELECT COUNT(*) FROM messages WHERE kind = 'bounce' AND ticket_id = 1"),
-        1
-    );
     std::thread::sleep(QUIET);
+    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 1);
     assert_eq!(
         loket.count("SELECT COUNT(*) FROM outbox"),
         1,
         "only the acknowledgement, never an answer to the bounce"
+    );
+}
+
+#[test]
+fn permanent_smtp_refusal_is_recorded_and_not_retried() {
+    let s = stack();
+    let loket = Loket::start(Options::default());
+    // The test Postfix refuses (550) every recipient outside example.test.
+    let gone = format!("nobody-{}@nowhere.invalid", std::process::id());
+    s.send(&gone, &loket.address, "Akses VPN", "Mohon akses VPN.", "");
+    loket.wait_count(
+        "SELECT COUNT(*) FROM events WHERE kind = 'delivery_failed' AND ticket_id = 1",
+        1,
+        WAIT,
+    );
+    std::thread::sleep(QUIET);
+    assert_eq!(
+        loket.count(
+            "SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL AND attempts = 1 \
+             AND sent_at IS NULL AND last_error LIKE '%550%'"
+        ),
+        1,
+        "refused once, kept with its error, never retried"
     );
 }
 
@@ -277,7 +317,10 @@ fn same_message_through_ingest_and_imap_is_stored_once() {
     let mut loket = Loket::configure(Options::default());
     let user = unique("pipe");
     let raw = format!(
-        "From: <{user}>\r\nTo: <{}>\r\nSubject: Keyboard rusak\r\nMessage-ID: <pipe-{}@client.example.test>\r\n\r\nTombol A macet.\r\n",
+        // Complete headers, as a mail client writes them: Postfix adds Date (or Message-ID) to
+        // mail that lacks them, and then the IMAP copy would no longer be the same message.
+        "From: <{user}>\r\nTo: <{}>\r\nSubject: Keyboard rusak\r\nMessage-ID: <pipe-{}@client.example.test>\r\n\
+         Date: Mon, 23 Nov 2026 09:00:00 +0700\r\n\r\nTombol A macet.\r\n",
         loket.address,
         std::process::id()
     );
@@ -294,6 +337,10 @@ fn same_message_through_ingest_and_imap_is_stored_once() {
     s.wait_mail(&user, 1, WAIT);
     std::thread::sleep(QUIET);
     assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 1);
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
+        1
+    );
     assert_eq!(s.mailbox(&user).len(), 1);
 }
 
@@ -303,7 +350,7 @@ fn ingest_refuses_what_is_not_mail_and_keeps_it() {
     let (code, out, err) = loket.cli(&["ingest"], Some(b"\x00\x01\x02 this is not mail at all"));
     assert_eq!(code, 65, "{out}{err}");
     assert_eq!(loket.count("SELECT COUNT(*) FROM quarantine"), 1);
-    let (code, _, err) = loket.cli(
+    let (code, _, err) = run_loket(
         &["ingest", "--config", "/nonexistent/loket.toml"],
         Some(b"From: a@b\r\n\r\nx"),
     );

@@ -123,6 +123,8 @@ impl Stack {
         write!(w, "DATA\r\n").unwrap();
         expect("354");
         let normalized = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+        // The final line break is the one the terminating "\r\n.\r\n" needs; no extra empty line.
+        let normalized = normalized.strip_suffix('\n').unwrap_or(&normalized);
         let mut body = Vec::new();
         for line in normalized.split('\n') {
             if line.starts_with('.') {
@@ -223,6 +225,15 @@ fn run_script(args: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The decoded text/plain body of a raw message (quoted-printable soft breaks and all undone), so
+/// assertions read what the recipient reads.
+pub fn body_text(raw: &str) -> String {
+    mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+        .unwrap_or_default()
 }
 
 /// The value of header `name` in a raw message (first occurrence, unfolded).
@@ -423,27 +434,33 @@ path = "{db}"
 
     /// Runs a `loket` subcommand with this config; returns (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_loket"))
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running loket");
-        if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input).unwrap();
-        } else {
-            drop(child.stdin.take());
-        }
-        let out = child.wait_with_output().expect("loket output");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let config = self.config.to_string_lossy().into_owned();
+        let mut all = args.to_vec();
+        all.extend(["--config", config.as_str()]);
+        run_loket(&all, stdin)
     }
+}
+
+/// Runs the loket binary with exactly `args` (no config added) and returns (exit code, stdout, stderr).
+pub fn run_loket(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running loket");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().expect("loket output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 impl Drop for Loket {
@@ -455,7 +472,7 @@ impl Drop for Loket {
 pub fn corpus() -> PathBuf {
     std::env::var_os("LOKET_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/corpus"))
+        .unwrap_or_else(|| repo().join("tests/corpus"))
 }
 
 pub fn path_exists(p: &Path) -> bool {
