@@ -3,6 +3,10 @@
 //! the helpdesk knows about loops, bounces and acknowledgements lives here, where it is quick to
 //! test and cannot be half-applied.
 
+pub mod commands;
+pub mod lifecycle;
+pub mod quote;
+
 use crate::inbound::{AutoKind, Inbound};
 use crate::store::Ticket;
 use crate::thread::{Match, Placement};
@@ -20,6 +24,8 @@ pub struct Facts {
     pub recent_acks: u32,
     /// The most acknowledgements one sender may receive within the window.
     pub ack_limit: u32,
+    /// The sender is a configured technician.
+    pub technician: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,10 +102,25 @@ pub fn inbound(msg: &Inbound, placement: &Placement, facts: &Facts) -> Decision 
     }
 
     match placement {
-        Placement::Existing { ticket, by } => no_mail(Action::Append {
-            ticket: ticket.id,
-            kind: append_kind(msg, facts, ticket, *by),
-        }),
+        Placement::Existing { ticket, by } => {
+            let kind = append_kind(msg, facts, ticket, *by);
+            if kind == "reply" && lifecycle::is_final(&ticket.status) && !facts.technician {
+                // A closed ticket stays closed: the requester's new words are a new request,
+                // linked to the old one through the placement.
+                let why_not = why_not_answer(msg, facts);
+                return Decision {
+                    action: Action::NewTicket {
+                        note: Some(format!("reply to {} ticket {}", ticket.status, ticket.id)),
+                    },
+                    acknowledge: why_not.is_none(),
+                    no_ack_reason: why_not,
+                };
+            }
+            no_mail(Action::Append {
+                ticket: ticket.id,
+                kind,
+            })
+        }
         Placement::New { note } if facts.from_helpdesk => no_mail(Action::Quarantine {
             reason: match note {
                 Some(n) => format!("mail from the helpdesk's own address; {n}"),

@@ -1,0 +1,225 @@
+//! Technician commands: `#resolve`, `#assign me`, `#priority P1` ... on lines at the top of a
+//! technician's reply. Parsing is purely syntactic here; whether `#assign siti` names a
+//! technician or `#priority P9` a priority is checked in `lifecycle`, against the config.
+//!
+//! Only the leading block counts: blank lines and command lines until the first line of prose.
+//! A `#` further down (a hashtag, "#2 floor printer") is text.
+
+use std::fmt;
+
+/// Ticket statuses a technician may set with `#status`.
+pub const SETTABLE_STATUSES: &[&str] = &["open", "in-progress", "waiting", "resolved"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Assign(String),
+    Status(String),
+    Resolve(Option<String>),
+    Priority(String),
+    Category(String),
+    Note(String),
+    Escalate {
+        level: Option<i64>,
+        reason: Option<String>,
+    },
+    Reject(String),
+    Cc(String),
+    Close,
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Assign(who) => write!(f, "#assign {who}"),
+            Command::Status(s) => write!(f, "#status {s}"),
+            Command::Resolve(None) => write!(f, "#resolve"),
+            Command::Resolve(Some(n)) => write!(f, "#resolve {n}"),
+            Command::Priority(p) => write!(f, "#priority {p}"),
+            Command::Category(c) => write!(f, "#category {c}"),
+            Command::Note(_) => write!(f, "#note"),
+            Command::Escalate { level, .. } => match level {
+                Some(l) => write!(f, "#escalate L{l}"),
+                None => write!(f, "#escalate"),
+            },
+            Command::Reject(_) => write!(f, "#reject"),
+            Command::Cc(a) => write!(f, "#cc {a}"),
+            Command::Close => write!(f, "#close"),
+        }
+    }
+}
+
+/// One command line that could not be understood, with what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub line: String,
+    pub problem: String,
+}
+
+/// The commands of a reply and the text after them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub commands: Vec<Command>,
+    pub invalid: Vec<Invalid>,
+    /// The reply without its command lines.
+    pub rest: String,
+}
+
+/// Whether a line is meant as a command: `#` directly followed by a letter.
+fn command_word(line: &str) -> Option<(&str, &str)> {
+    let body = line.trim().strip_prefix('#')?;
+    if !body.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let (word, args) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
+    Some((word, args.trim()))
+}
+
+pub fn parse(text: &str) -> Parsed {
+    let mut parsed = Parsed::default();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.peek() {
+        if line.trim().is_empty() {
+            lines.next();
+            continue;
+        }
+        let Some((word, args)) = command_word(line) else {
+            break;
+        };
+        let line = line.trim().to_string();
+        lines.next();
+        match one(&word.to_ascii_lowercase(), args) {
+            Ok(c) => parsed.commands.push(c),
+            Err(problem) => parsed.invalid.push(Invalid { line, problem }),
+        }
+    }
+    parsed.rest = lines.collect::<Vec<_>>().join("\n").trim().to_string();
+    parsed
+}
+
+fn need(args: &str, what: &str) -> Result<String, String> {
+    if args.is_empty() {
+        Err(format!("needs {what}"))
+    } else {
+        Ok(args.to_string())
+    }
+}
+
+fn one(word: &str, args: &str) -> Result<Command, String> {
+    let optional = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    match word {
+        "assign" => need(args, "a technician (e-mail, name or `me`)").map(Command::Assign),
+        "status" => {
+            let s = args.to_ascii_lowercase().replace(['_', ' '], "-");
+            let s = if s == "inprogress" {
+                "in-progress".to_string()
+            } else {
+                s
+            };
+            if SETTABLE_STATUSES.contains(&s.as_str()) {
+                Ok(Command::Status(s))
+            } else {
+                Err(format!(
+                    "unknown status `{args}` (use one of: {})",
+                    SETTABLE_STATUSES.join(", ")
+                ))
+            }
+        }
+        "resolve" | "resolved" | "selesai" => Ok(Command::Resolve(optional(args))),
+        "priority" | "prioritas" => need(args, "a priority, like P1").map(Command::Priority),
+        "category" | "kategori" => need(args, "a category").map(Command::Category),
+        "note" | "catatan" => need(args, "the note's text").map(Command::Note),
+        "escalate" | "eskalasi" => {
+            let (first, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+            let level = match first.to_ascii_uppercase().as_str() {
+                "L1" | "1" => Some(1),
+                "L2" | "2" => Some(2),
+                "L3" | "3" => Some(3),
+                _ => None,
+            };
+            let reason = if level.is_some() {
+                optional(rest.trim())
+            } else {
+                optional(args)
+            };
+            Ok(Command::Escalate { level, reason })
+        }
+        "reject" | "tolak" => {
+            need(args, "a reason (the requester receives it)").map(Command::Reject)
+        }
+        "cc" => {
+            let a = need(args, "an e-mail address")?.to_ascii_lowercase();
+            if a.contains(char::is_whitespace) || a.matches('@').count() != 1 {
+                return Err(format!("`{args}` is not an e-mail address"));
+            }
+            Ok(Command::Cc(a))
+        }
+        "close" | "tutup" => Ok(Command::Close),
+        other => Err(format!(
+            "unknown command `#{other}` (known: #assign, #status, #resolve, #priority, #category, \
+             #note, #escalate, #reject, #cc, #close)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_commands_are_taken_and_removed() {
+        let p = parse("#resolve toner diganti\n#priority P2\n\nSudah beres ya.\n#bukan perintah\n");
+        assert_eq!(
+            p.commands,
+            vec![
+                Command::Resolve(Some("toner diganti".into())),
+                Command::Priority("P2".into())
+            ]
+        );
+        assert!(p.invalid.is_empty());
+        assert_eq!(p.rest, "Sudah beres ya.\n#bukan perintah");
+    }
+
+    #[test]
+    fn command_only_reply_has_no_rest() {
+        let p = parse("\n#assign me\n#status waiting\n");
+        assert_eq!(p.rest, "");
+        assert_eq!(p.commands.len(), 2);
+        assert_eq!(p.commands[1], Command::Status("waiting".into()));
+    }
+
+    #[test]
+    fn invalid_commands_say_what_is_wrong() {
+        let p = parse("#status done\n#frobnicate\n#assign\n#cc not an address\n");
+        assert!(p.commands.is_empty());
+        let problems: Vec<_> = p.invalid.iter().map(|i| i.problem.as_str()).collect();
+        assert!(problems[0].contains("unknown status"), "{problems:?}");
+        assert!(problems[1].contains("unknown command `#frobnicate`"));
+        assert!(problems[2].contains("needs"));
+        assert!(problems[3].contains("not an e-mail"));
+    }
+
+    #[test]
+    fn escalate_takes_optional_level_and_reason() {
+        assert_eq!(
+            parse("#escalate L2 server down").commands,
+            vec![Command::Escalate {
+                level: Some(2),
+                reason: Some("server down".into())
+            }]
+        );
+        assert_eq!(
+            parse("#escalate vendor needed").commands,
+            vec![Command::Escalate {
+                level: None,
+                reason: Some("vendor needed".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn hashtags_and_numbers_are_not_commands() {
+        let p = parse("#2 printer di lantai 3 sudah normal\n#resolve");
+        assert!(p.commands.is_empty());
+        assert!(p.rest.starts_with("#2 printer"));
+    }
+}
