@@ -42,6 +42,45 @@ pub struct Config {
     pub templates: Templates,
     #[serde(default)]
     pub technicians: Vec<Technician>,
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+}
+
+/// How tickets move once they exist: who takes them, when resolved tickets close themselves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    /// Silence from the requester after resolution before the ticket closes itself.
+    #[serde(default = "default_day", deserialize_with = "de_duration")]
+    pub auto_close_after: Duration,
+    #[serde(default)]
+    pub assignment: Assignment,
+    /// How often the scheduler looks for due work (auto-closure). Short in tests.
+    #[serde(
+        default = "default_scheduler_interval",
+        deserialize_with = "de_duration"
+    )]
+    pub scheduler_interval: Duration,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            auto_close_after: default_day(),
+            assignment: Assignment::default(),
+            scheduler_interval: default_scheduler_interval(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Assignment {
+    /// A new ticket goes to the next level-1 technician of its category in turn.
+    #[default]
+    RoundRobin,
+    /// Nobody is assigned until a technician answers; the first to answer takes it.
+    FirstReply,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +251,12 @@ fn default_timeout() -> Duration {
 fn default_max_backoff() -> Duration {
     Duration::from_secs(60)
 }
+fn default_day() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_scheduler_interval() -> Duration {
+    Duration::from_secs(30)
+}
 fn default_max_attachment() -> u64 {
     20 * 1024 * 1024
 }
@@ -326,6 +371,18 @@ impl Config {
             ));
         }
 
+        if self.lifecycle.auto_close_after.is_zero() {
+            return Err(invalid(
+                "lifecycle.auto_close_after",
+                "must be longer than zero",
+            ));
+        }
+        if self.lifecycle.scheduler_interval < Duration::from_millis(100) {
+            return Err(invalid(
+                "lifecycle.scheduler_interval",
+                "must be at least 100ms",
+            ));
+        }
         for (i, t) in self.technicians.iter_mut().enumerate() {
             t.email = t.email.trim().to_ascii_lowercase();
             if !is_plain_address(&t.email) {

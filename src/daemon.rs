@@ -13,7 +13,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::outbound::render::Renderer;
 use crate::pipeline::Env;
-use crate::{inbound, outbound, store};
+use crate::{inbound, outbound, scheduler, store};
 
 /// Builds the shared environment: config, compiled templates, the real clock.
 pub fn env(cfg: Config) -> Result<Env> {
@@ -51,6 +51,15 @@ pub async fn run(env: Env) -> Result<()> {
             let path = cfg.database.path.clone();
             if let Err(e) = outbound::smtp::run(cfg, &path, clock, wake, cancel).await {
                 tracing::error!(error = %format!("{e:#}"), "sender task stopped");
+            }
+        });
+    }
+    {
+        let (env, wake, cancel) = (env.clone(), Arc::clone(&wake), cancel.clone());
+        tasks.spawn(async move {
+            let path = env.cfg.database.path.clone();
+            if let Err(e) = scheduler::run(env, &path, wake, cancel).await {
+                tracing::error!(error = %format!("{e:#}"), "scheduler stopped");
             }
         });
     }

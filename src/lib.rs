@@ -7,14 +7,20 @@
 //!   -> decide    decide: what happens, pure functions
 //!   -> store     pipeline + store: one transaction with ticket, events, outbox, mailbox state
 //!   -> outbox    outbound::smtp: sends committed mail, retries until accepted
+//! scheduler (auto-closure) -> decide::lifecycle -> effects -> store -> outbox
 //! ```
+//!
+//! `decide` holds the helpdesk's knowledge as pure functions (loops, commands, lifecycle, quote
+//! stripping); `effects` turns the changes it decides into ticket rows, events and mails.
 
 pub mod clock;
 pub mod config;
 pub mod decide;
+pub mod effects;
 pub mod inbound;
 pub mod outbound;
 pub mod pipeline;
+pub mod scheduler;
 pub mod store;
 pub mod thread;
 

@@ -11,7 +11,10 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::{Assignment, Technician};
 use crate::decide::{self, Action, Facts};
+use crate::decide::{commands, lifecycle, quote};
+use crate::effects;
 use crate::inbound::{Inbound, parse};
 use crate::outbound::{self, render::Renderer};
 use crate::store::{self, mailbox};
@@ -197,6 +200,15 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 Placement::Existing { ticket, .. } => Some(ticket.id),
                 Placement::New { .. } => None,
             };
+            let category: Option<&str> = None;
+            let level_one = lifecycle::candidates(cfg, 1, category);
+            let owner = match cfg.lifecycle.assignment {
+                Assignment::RoundRobin => {
+                    let last = store::tickets::last_round_robin(&tx)?;
+                    lifecycle::next_in_turn(&level_one, last.as_deref())
+                }
+                Assignment::FirstReply => None,
+            };
             let id = store::tickets::insert(
                 &tx,
                 &store::tickets::NewTicket {
@@ -205,9 +217,9 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                     requester_name: sender.name.as_deref(),
                     status: "open",
                     priority: None,
-                    category: None,
+                    category,
                     level: 1,
-                    owner: None,
+                    owner: owner.map(|t| t.email.as_str()),
                     language: lang,
                     parent_id: parent,
                     now,
@@ -234,6 +246,10 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 store::events::add(&tx, Some(id), now, "loket", "threading", &note)?;
                 tracing::warn!(ticket = id, note, "tag or reference not followed");
             }
+            if let Some(owner) = owner {
+                // The detail is the bare address: the next round-robin turn reads it back.
+                store::events::add(&tx, Some(id), now, "loket", "assigned", &owner.email)?;
+            }
             let ticket = store::tickets::get(&tx, id)?.context("ticket just inserted")?;
             let acknowledged = if decision.acknowledge {
                 match outbound::ack(&tx, &ctx, &ticket, &msg) {
@@ -248,6 +264,8 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                         )?;
                         true
                     }
+                    // A database error is temporary: the whole message is offered again.
+                    Err(e) if e.downcast_ref::<rusqlite::Error>().is_some() => return Err(e),
                     Err(e) => {
                         // A requester address lettre cannot send to must not cost the ticket.
                         store::events::add(
@@ -267,6 +285,7 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 store::events::add(&tx, Some(id), now, "loket", "ack_suppressed", &why)?;
                 false
             };
+            effects::notify_technicians(&tx, &ctx, &ticket, &level_one, "new", None)?;
             tracing::info!(ticket = id, acknowledged, "ticket created");
             Outcome::Created {
                 ticket: id,
@@ -274,8 +293,9 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
             }
         }
         Action::Append { ticket, kind } => {
+            let technician = msg.from.as_ref().and_then(|a| cfg.technician(&a.email));
             store_message(&tx, cfg, ticket, kind, &msg, raw, now)?;
-            if kind == "reply" {
+            if kind == "reply" && technician.is_none() {
                 add_copied_participants(&tx, cfg, ticket, &msg)?;
             }
             let actor = msg
@@ -285,6 +305,13 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 .unwrap_or("unknown");
             store::events::add(&tx, Some(ticket), now, actor, kind, &msg.subject)?;
             store::tickets::touch(&tx, ticket, now)?;
+            if kind == "reply" {
+                let current = store::tickets::get(&tx, ticket)?.context("ticket of a reply")?;
+                match technician {
+                    Some(tech) => technician_reply(&tx, &ctx, &current, &msg, tech)?,
+                    None => requester_reply(&tx, &ctx, &current, &msg)?,
+                }
+            }
             tracing::info!(ticket, kind, "message added to ticket");
             Outcome::Appended { ticket, kind }
         }
@@ -292,6 +319,124 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
     record_progress(&tx, source)?;
     tx.commit().context("committing the message")?;
     Ok(outcome)
+}
+
+/// A technician's mail on a ticket: commands first (all or nothing), then their new text to the
+/// requester. A reply whose commands fail changes nothing and relays nothing; the technician is
+/// told what was wrong.
+fn technician_reply(
+    conn: &Connection,
+    ctx: &outbound::Ctx<'_>,
+    ticket: &store::Ticket,
+    msg: &Inbound,
+    tech: &Technician,
+) -> Result<()> {
+    let parsed = commands::parse(&msg.text);
+    let known = effects::known(ctx.cfg);
+    let mut errors: Vec<String> = parsed
+        .invalid
+        .iter()
+        .map(|i| format!("{}: {}", i.line, i.problem))
+        .collect();
+    let plan = if errors.is_empty() {
+        match lifecycle::apply(ticket, tech, &parsed.commands, &known, ctx.now) {
+            Ok(plan) => Some(plan),
+            Err(e) => {
+                errors = e;
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let Some(mut plan) = plan else {
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            &tech.email,
+            "commands_refused",
+            &errors.join("; "),
+        )?;
+        outbound::to_technicians(
+            conn,
+            ctx,
+            ticket,
+            "command_error",
+            serde_json::json!({"errors": errors, "author": effects::person(Some(&tech.name), &tech.email)}),
+            &[tech],
+        )?;
+        tracing::info!(ticket = ticket.id, technician = %tech.email, "technician commands refused");
+        return Ok(());
+    };
+
+    let text = quote::new_text(&parsed.rest);
+    let answered = !text.is_empty()
+        || plan
+            .changes
+            .iter()
+            .any(|c| matches!(c, lifecycle::Change::Status { .. }));
+    if answered && plan.ticket.first_response_at.is_none() {
+        plan.ticket.first_response_at = Some(ctx.now);
+    }
+    if !text.is_empty() && plan.ticket.owner.is_none() {
+        // The first technician to answer an unowned ticket takes it.
+        plan.changes.insert(
+            0,
+            lifecycle::Change::Owner {
+                from: None,
+                to: Some(tech.email.clone()),
+            },
+        );
+        plan.ticket.owner = Some(tech.email.clone());
+    }
+    if !text.is_empty() {
+        outbound::to_requester(
+            conn,
+            ctx,
+            &plan.ticket,
+            "relay",
+            serde_json::json!({"text": text, "author": effects::person(Some(&tech.name), &tech.email)}),
+            true,
+        )?;
+        store::events::add(conn, Some(ticket.id), ctx.now, &tech.email, "relayed", "")?;
+    }
+    effects::commit(conn, ctx, ticket, &plan, &tech.email, Some(tech))?;
+    Ok(())
+}
+
+/// The requester (or someone they copied) wrote again: a resolved ticket reopens, and the
+/// technicians in charge get the new text.
+fn requester_reply(
+    conn: &Connection,
+    ctx: &outbound::Ctx<'_>,
+    ticket: &store::Ticket,
+    msg: &Inbound,
+) -> Result<()> {
+    let sender = msg.from.as_ref().context("a reply has a sender")?;
+    let mut current = ticket.clone();
+    let mut reopened = false;
+    if let Some(plan) = lifecycle::on_requester_reply(ticket, ctx.now) {
+        reopened = ticket.status == "resolved";
+        effects::commit(conn, ctx, ticket, &plan, &sender.email, None)?;
+        current = plan.ticket;
+    }
+    let to = effects::responsible(ctx.cfg, &current);
+    let attachments: Vec<&str> = msg.attachments.iter().map(|a| a.name.as_str()).collect();
+    outbound::to_technicians(
+        conn,
+        ctx,
+        &current,
+        "tech_reply",
+        serde_json::json!({
+            "text": quote::new_text(&msg.text),
+            "author": effects::person(sender.name.as_deref(), &sender.email),
+            "reopened": reopened,
+            "attachments": attachments,
+        }),
+        &to,
+    )?;
+    Ok(())
 }
 
 fn facts(
@@ -319,6 +464,7 @@ fn facts(
         bounce_ticket,
         recent_acks: store::outbox::count_recent(conn, sender, "ack", now - window)? as u32,
         ack_limit: cfg.helpdesk.ack_rate_limit,
+        technician: cfg.technician(sender).is_some(),
     })
 }
 

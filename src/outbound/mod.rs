@@ -35,8 +35,14 @@ impl Ctx<'_> {
             .to_string()
     }
 
-    /// The template values every mail about a ticket shares.
-    fn ticket_data(&self, t: &Ticket) -> Value {
+    /// The template values every mail about a ticket shares, in `lang` (labels).
+    fn ticket_data(&self, t: &Ticket, lang: &str) -> Value {
+        let owner_name = t.owner.as_deref().map(|o| {
+            self.cfg
+                .technician(o)
+                .map(|tech| tech.name.clone())
+                .unwrap_or_else(|| o.to_string())
+        });
         json!({
             "helpdesk": {"name": self.cfg.helpdesk.name, "address": self.cfg.helpdesk.address},
             "ticket": {
@@ -48,6 +54,9 @@ impl Ctx<'_> {
                 "category": t.category,
                 "level": t.level,
                 "owner": t.owner,
+                "owner_name": owner_name,
+                "status_label": status_label(lang, &t.status),
+                "level_label": level_label(lang, t.level),
                 "created_local": self.local_time(t.created_at),
             },
             "requester": {
@@ -166,11 +175,160 @@ pub fn ack(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, msg: &Inbound) -> 
         Queued {
             kind: "ack",
             lang: &ticket.language,
-            data: ctx.ticket_data(ticket),
+            data: ctx.ticket_data(ticket, &ticket.language),
             to: vec![to],
             cc: vec![],
             in_reply_to: (!msg.synthetic_message_id).then_some(msg.message_id.as_str()),
             references: thread_of(msg),
         },
     )
+}
+
+/// A status as the requester reads it.
+pub fn status_label(lang: &str, status: &str) -> String {
+    let (id, en) = match status {
+        "new" | "open" => ("Terbuka", "Open"),
+        "in-progress" => ("Sedang dikerjakan", "In progress"),
+        "waiting" => ("Menunggu tanggapan Anda", "Waiting for your answer"),
+        "resolved" => ("Selesai", "Resolved"),
+        "closed" => ("Ditutup", "Closed"),
+        "rejected" => ("Ditolak", "Rejected"),
+        other => (other, other),
+    };
+    if lang == "id" { id } else { en }.to_string()
+}
+
+/// A support level as people know it.
+pub fn level_label(lang: &str, level: i64) -> String {
+    let (id, en) = match level {
+        1 => ("L1 Helpdesk", "L1 Helpdesk"),
+        2 => (
+            "L2 Infrastruktur / Pengembangan Aplikasi",
+            "L2 Infrastructure / Application Development",
+        ),
+        3 => ("L3 Pihak Ketiga", "L3 Third Party"),
+        _ => return format!("L{level}"),
+    };
+    if lang == "id" { id } else { en }.to_string()
+}
+
+/// A configured duration in words: "24 jam", "3 detik", "2 days".
+pub fn human_duration(lang: &str, d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (n, id, en) = if secs >= 86400 && secs % 86400 == 0 {
+        (secs / 86400, "hari", "day")
+    } else if secs >= 3600 && secs % 3600 == 0 {
+        (secs / 3600, "jam", "hour")
+    } else if secs >= 60 && secs % 60 == 0 {
+        (secs / 60, "menit", "minute")
+    } else {
+        (secs, "detik", "second")
+    };
+    if lang == "id" {
+        format!("{n} {id}")
+    } else if n == 1 {
+        format!("{n} {en}")
+    } else {
+        format!("{n} {en}s")
+    }
+}
+
+/// The references of a mail about `ticket` that answers nothing in particular: the message
+/// that opened the conversation, so mail clients keep one thread.
+fn ticket_thread(conn: &Connection, ticket: i64) -> Result<Vec<String>> {
+    Ok(store::messages::thread_root(conn, ticket)?
+        .filter(|id| !id.ends_with("@loket.invalid"))
+        .into_iter()
+        .collect())
+}
+
+/// Adds `extra`'s fields to the shared ticket values.
+fn with_extra(mut data: Value, extra: Value) -> Value {
+    if let (Some(base), Value::Object(more)) = (data.as_object_mut(), extra) {
+        base.extend(more);
+    }
+    data
+}
+
+/// A mail about `ticket` to its requester (and, with `with_cc`, to the people they copied), in
+/// the ticket's language.
+pub fn to_requester(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    kind: &str,
+    extra: Value,
+    with_cc: bool,
+) -> Result<i64> {
+    let to = vec![Address {
+        name: ticket.requester_name.clone(),
+        email: ticket.requester_email.clone(),
+    }];
+    let cc = if with_cc {
+        store::tickets::participants(conn, ticket.id)?
+            .into_iter()
+            .filter(|p| p.role == "cc" && p.email != ticket.requester_email)
+            .map(|p| Address {
+                name: p.name,
+                email: p.email,
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    let references = ticket_thread(conn, ticket.id)?;
+    let lang = ticket.language.as_str();
+    queue(
+        conn,
+        ctx,
+        ticket,
+        Queued {
+            kind,
+            lang,
+            data: with_extra(ctx.ticket_data(ticket, lang), extra),
+            to,
+            cc,
+            in_reply_to: references.first().map(String::as_str),
+            references: references.clone(),
+        },
+    )
+}
+
+/// A mail about `ticket` to technicians, in the helpdesk's language. Nothing is queued when
+/// `to` is empty.
+pub fn to_technicians(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    kind: &str,
+    extra: Value,
+    to: &[&crate::config::Technician],
+) -> Result<Option<i64>> {
+    if to.is_empty() {
+        return Ok(None);
+    }
+    let to = to
+        .iter()
+        .map(|t| Address {
+            name: Some(t.name.clone()),
+            email: t.email.clone(),
+        })
+        .collect();
+    let references = ticket_thread(conn, ticket.id)?;
+    let lang = ctx.cfg.helpdesk.language.as_str();
+    queue(
+        conn,
+        ctx,
+        ticket,
+        Queued {
+            kind,
+            lang,
+            data: with_extra(ctx.ticket_data(ticket, lang), extra),
+            to,
+            cc: vec![],
+            in_reply_to: references.first().map(String::as_str),
+            references: references.clone(),
+        },
+    )
+    .map(Some)
 }

@@ -12,21 +12,51 @@ use serde::Serialize;
 
 use crate::config::LANGUAGES;
 
-/// Every kind of mail, with its built-in templates per language.
+/// Every kind of mail, with its built-in templates per language. Kinds listed with `html` have
+/// a hand-written HTML part; the others get one made from their text part (`html_from_text`),
+/// which an override file `<kind>.html.hbs` may still replace.
 macro_rules! builtin {
-    ($($kind:literal),* $(,)?) => {
+    ($(($kind:literal, $html:ident)),* $(,)?) => {
         &[$(
-            ($kind, "id", "subject", include_str!(concat!("../../templates/id/", $kind, ".subject.hbs"))),
-            ($kind, "id", "text", include_str!(concat!("../../templates/id/", $kind, ".text.hbs"))),
-            ($kind, "id", "html", include_str!(concat!("../../templates/id/", $kind, ".html.hbs"))),
-            ($kind, "en", "subject", include_str!(concat!("../../templates/en/", $kind, ".subject.hbs"))),
-            ($kind, "en", "text", include_str!(concat!("../../templates/en/", $kind, ".text.hbs"))),
-            ($kind, "en", "html", include_str!(concat!("../../templates/en/", $kind, ".html.hbs"))),
+            ($kind, "id", "subject", Some(include_str!(concat!("../../templates/id/", $kind, ".subject.hbs")))),
+            ($kind, "id", "text", Some(include_str!(concat!("../../templates/id/", $kind, ".text.hbs")))),
+            ($kind, "id", "html", builtin!(@html $html "id" $kind)),
+            ($kind, "en", "subject", Some(include_str!(concat!("../../templates/en/", $kind, ".subject.hbs")))),
+            ($kind, "en", "text", Some(include_str!(concat!("../../templates/en/", $kind, ".text.hbs")))),
+            ($kind, "en", "html", builtin!(@html $html "en" $kind)),
         )*]
+    };
+    (@html html $lang:literal $kind:literal) => {
+        Some(include_str!(concat!("../../templates/", $lang, "/", $kind, ".html.hbs")))
+    };
+    (@html text $lang:literal $kind:literal) => {
+        None
     };
 }
 
-const BUILTIN: &[(&str, &str, &str, &str)] = builtin!["ack"];
+type Builtin = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
+
+const BUILTIN: &[Builtin] = builtin![
+    // To the requester.
+    ("ack", html),
+    ("relay", text),
+    ("status", text),
+    ("owner", text),
+    ("level", text),
+    ("resolved", text),
+    ("closed", text),
+    ("rejected", text),
+    // To technicians.
+    ("tech_new", text),
+    ("tech_reply", text),
+    ("tech_note", text),
+    ("command_error", text),
+];
 
 /// The kinds of mail there are templates for.
 pub fn kinds() -> impl Iterator<Item = &'static str> {
@@ -37,6 +67,30 @@ pub fn kinds() -> impl Iterator<Item = &'static str> {
         }
     }
     seen.into_iter()
+}
+
+/// The HTML part of a kind without an HTML template: the text, escaped, in paragraphs, so
+/// clients that prefer HTML show the same words.
+pub fn html_from_text(text: &str, lang: &str, title: &str) -> String {
+    let esc = |s: &str| handlebars::html_escape(s);
+    let mut body = String::new();
+    for para in text.split("\n\n") {
+        let para = para.trim_matches('\n');
+        if para.trim().is_empty() {
+            continue;
+        }
+        let lines: Vec<String> = para.lines().map(esc).collect();
+        body.push_str("<p>");
+        body.push_str(&lines.join("<br>\n"));
+        body.push_str("</p>\n");
+    }
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\n\
+         <body style=\"font-family: Arial, Helvetica, sans-serif; font-size: 14px; color: #222222;\">\n\
+         {body}</body></html>\n",
+        esc(lang),
+        esc(title)
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +119,11 @@ impl Renderer {
             let source = match dir.map(|d| d.join(lang).join(format!("{kind}.{part}.hbs"))) {
                 Some(path) if path.exists() => std::fs::read_to_string(&path)
                     .with_context(|| format!("reading template override {}", path.display()))?,
-                _ => (*builtin).to_string(),
+                _ => match builtin {
+                    Some(b) => (*b).to_string(),
+                    // Made from the text part at render time.
+                    None => continue,
+                },
             };
             let reg = if *part == "html" {
                 &mut html
@@ -91,12 +149,16 @@ impl Renderer {
             .plain
             .render(&name("text"), data)
             .with_context(|| format!("rendering {}", name("text")))?;
-        let html = self
-            .html
-            .render(&name("html"), data)
-            .with_context(|| format!("rendering {}", name("html")))?;
+        let subject = one_line(&subject);
+        let html = if self.html.has_template(&name("html")) {
+            self.html
+                .render(&name("html"), data)
+                .with_context(|| format!("rendering {}", name("html")))?
+        } else {
+            html_from_text(&text, lang, &subject)
+        };
         Ok(Rendered {
-            subject: one_line(&subject),
+            subject,
             text,
             html,
         })

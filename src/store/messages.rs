@@ -124,6 +124,18 @@ pub struct StoredMessage {
     pub attachments: Vec<(String, i64, Option<String>)>,
 }
 
+/// The Message-ID that opened the ticket's conversation (its first inbound message): what every
+/// later mail about the ticket refers to, so clients keep one thread.
+pub fn thread_root(conn: &Connection, ticket: i64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT message_id FROM messages WHERE ticket_id = ?1 AND direction = 'in' \
+             ORDER BY id LIMIT 1",
+        )?
+        .query_row([ticket], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn for_ticket(conn: &Connection, ticket: i64) -> Result<Vec<StoredMessage>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, direction, kind, message_id, from_email, to_list, subject, body, created_at \

@@ -110,6 +110,49 @@ pub fn touch(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
+/// Writes the mutable fields of a ticket as they are now (after `decide::lifecycle` changed
+/// them), and stamps `updated_at`.
+pub fn update(conn: &Connection, t: &Ticket, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE tickets SET status = ?2, priority = ?3, category = ?4, level = ?5, owner = ?6, \
+         language = ?7, first_response_at = ?8, resolved_at = ?9, closed_at = ?10, updated_at = ?11 \
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        t.id,
+        t.status,
+        t.priority,
+        t.category,
+        t.level,
+        t.owner,
+        t.language,
+        t.first_response_at.map(to_ms),
+        t.resolved_at.map(to_ms),
+        t.closed_at.map(to_ms),
+        to_ms(now)
+    ])?;
+    Ok(())
+}
+
+/// Resolved tickets whose resolution is at or before `resolved_before`: due for auto-closure.
+pub fn resolved_before(conn: &Connection, resolved_before: DateTime<Utc>) -> Result<Vec<Ticket>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tickets WHERE status = 'resolved' AND resolved_at <= ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([to_ms(resolved_before)], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The technician who was given a ticket last by round-robin, for the next turn.
+pub fn last_round_robin(conn: &Connection) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT detail FROM events WHERE kind = 'assigned' ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Participant {
     pub email: String,
