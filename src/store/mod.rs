@@ -19,8 +19,13 @@ use rusqlite::Connection;
 pub use tickets::Ticket;
 
 /// Migrations in order; the position (1-based) is the schema version kept in `user_version`.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    (
+        "0002_sla_and_jobs",
+        include_str!("../../migrations/0002_sla_and_jobs.sql"),
+    ),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
