@@ -44,6 +44,22 @@ pub struct Config {
     pub technicians: Vec<Technician>,
     #[serde(default)]
     pub lifecycle: Lifecycle,
+    #[serde(default)]
+    pub security: Security,
+}
+
+/// `[security]`: how far a From address is trusted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// Technician commands (and approvals) count only from mail the receiving server
+    /// authenticated: an Authentication-Results header from `authserv_id` with dkim=pass or
+    /// spf=pass aligned with the From domain.
+    #[serde(default)]
+    pub require_authenticated_commands: bool,
+    /// The authserv-id the trusted receiving server writes into Authentication-Results.
+    #[serde(default)]
+    pub authserv_id: Option<String>,
 }
 
 /// How tickets move once they exist: who takes them, when resolved tickets close themselves.
@@ -371,6 +387,19 @@ impl Config {
             ));
         }
 
+        if self.security.require_authenticated_commands
+            && self
+                .security
+                .authserv_id
+                .as_deref()
+                .is_none_or(|id| id.trim().is_empty())
+        {
+            return Err(invalid(
+                "security.authserv_id",
+                "is required when security.require_authenticated_commands is true \
+                 (the authserv-id your receiving server writes in Authentication-Results)",
+            ));
+        }
         if self.lifecycle.auto_close_after.is_zero() {
             return Err(invalid(
                 "lifecycle.auto_close_after",

@@ -293,7 +293,7 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
             }
         }
         Action::Append { ticket, kind } => {
-            let technician = msg.from.as_ref().and_then(|a| cfg.technician(&a.email));
+            let technician = crate::decide::authn::technician(cfg, &msg);
             store_message(&tx, cfg, ticket, kind, &msg, raw, now)?;
             if kind == "reply" && technician.is_none() {
                 add_copied_participants(&tx, cfg, ticket, &msg)?;
@@ -464,7 +464,7 @@ fn facts(
         bounce_ticket,
         recent_acks: store::outbox::count_recent(conn, sender, "ack", now - window)? as u32,
         ack_limit: cfg.helpdesk.ack_rate_limit,
-        technician: cfg.technician(sender).is_some(),
+        technician: crate::decide::authn::technician(cfg, msg).is_some(),
     })
 }
 

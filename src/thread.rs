@@ -66,10 +66,16 @@ pub fn tagged_subject(prefix: &str, ticket: i64, subject: &str, empty_placeholde
     format!("[{prefix}-{ticket}] {base}")
 }
 
-/// Whether `email` may write to the ticket: the requester, a participant, or a technician.
-pub fn may_write(conn: &Connection, cfg: &Config, ticket: &Ticket, email: &str) -> Result<bool> {
+/// Whether `email` may write to the ticket: the requester, a participant, or (when
+/// `technician`, decided by `decide::authn`) a technician.
+pub fn may_write(
+    conn: &Connection,
+    ticket: &Ticket,
+    email: &str,
+    technician: bool,
+) -> Result<bool> {
     Ok(ticket.requester_email == email
-        || cfg.technician(email).is_some()
+        || technician
         || store::tickets::is_participant(conn, ticket.id, email)?)
 }
 
@@ -78,11 +84,12 @@ pub fn may_write(conn: &Connection, cfg: &Config, ticket: &Ticket, email: &str) 
 pub fn locate(conn: &Connection, cfg: &Config, msg: &Inbound) -> Result<Placement> {
     let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("");
     let prefix = &cfg.helpdesk.tag_prefix;
+    let technician = crate::decide::authn::technician(cfg, msg).is_some();
 
     let mut note = None;
     if let Some(n) = tag_in_subject(&msg.subject, prefix) {
         match store::tickets::get(conn, n)? {
-            Some(ticket) if may_write(conn, cfg, &ticket, sender)? => {
+            Some(ticket) if may_write(conn, &ticket, sender, technician)? => {
                 return Ok(Placement::Existing {
                     ticket,
                     by: Match::Tag,
@@ -105,7 +112,7 @@ pub fn locate(conn: &Connection, cfg: &Config, msg: &Inbound) -> Result<Placemen
     if note.is_none() && !refs.is_empty() {
         if let Some(id) = store::messages::ticket_for_message_ids(conn, &refs)? {
             if let Some(ticket) = store::tickets::get(conn, id)? {
-                if may_write(conn, cfg, &ticket, sender)? {
+                if may_write(conn, &ticket, sender, technician)? {
                     return Ok(Placement::Existing {
                         ticket,
                         by: Match::Reference,

@@ -250,3 +250,64 @@ fn invalid_command_changes_nothing_and_is_explained() {
         "nothing relayed when commands fail"
     );
 }
+
+#[test]
+fn spoofed_technician_is_not_obeyed_when_authentication_is_required() {
+    let s = stack();
+    let tech = unique("tech");
+    let loket = Loket::start(Options {
+        extra: format!(
+            "[security]\nrequire_authenticated_commands = true\nauthserv_id = \"mx.example.test\"\n\
+             [[technicians]]\nemail = \"{tech}\"\nname = \"Budi\"\n"
+        ),
+        ..Options::default()
+    });
+    let desk = Desk {
+        loket,
+        techs: vec![tech.clone()],
+    };
+    let user = open_ticket(s, &desk);
+
+    // Forged: no Authentication-Results, then one from a server we do not trust.
+    s.send(
+        &tech,
+        &desk.loket.address,
+        "RE: [HD-1] Printer lantai 2 macet",
+        "#resolve",
+        "",
+    );
+    s.send(
+        &tech,
+        &desk.loket.address,
+        "RE: [HD-1] Printer lantai 2 macet",
+        "#close",
+        "Authentication-Results: evil.test; dkim=pass header.d=example.test\r\n",
+    );
+    desk.loket.wait_processed(3, WAIT);
+    assert_eq!(
+        status(&desk.loket, 1),
+        "open",
+        "forged commands change nothing"
+    );
+    assert_eq!(
+        desk.loket
+            .count("SELECT COUNT(*) FROM messages WHERE ticket_id = 1 AND direction = 'in'"),
+        1,
+        "a forged technician cannot write to the ticket"
+    );
+
+    // Authenticated by the trusted server: obeyed.
+    s.send(
+        &tech,
+        &desk.loket.address,
+        "RE: [HD-1] Printer lantai 2 macet",
+        "#resolve",
+        "Authentication-Results: mx.example.test; dkim=pass header.d=example.test header.s=s1\r\n",
+    );
+    desk.loket.wait_count(
+        "SELECT COUNT(*) FROM tickets WHERE id = 1 AND status = 'resolved'",
+        1,
+        WAIT,
+    );
+    s.wait_mail(&user, 2, WAIT);
+}

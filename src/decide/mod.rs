@@ -3,9 +3,12 @@
 //! the helpdesk knows about loops, bounces and acknowledgements lives here, where it is quick to
 //! test and cannot be half-applied.
 
+pub mod authn;
+pub mod calendar;
 pub mod commands;
 pub mod lifecycle;
 pub mod quote;
+pub mod sla;
 
 use crate::inbound::{AutoKind, Inbound};
 use crate::store::Ticket;
