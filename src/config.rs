@@ -46,6 +46,43 @@ pub struct Config {
     pub lifecycle: Lifecycle,
     #[serde(default)]
     pub security: Security,
+    #[serde(default)]
+    pub calendar: crate::decide::calendar::CalendarConfig,
+    #[serde(default)]
+    pub escalation: Escalation,
+    /// `calendar` checked and built once at load (a holidays file is read then, not per use).
+    #[serde(skip)]
+    business: Option<crate::decide::calendar::Calendar>,
+}
+
+/// `[escalation]`: who hears when SLA targets near or pass.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    /// The fraction of a target after which the owner is warned (0.75 = at 75 %).
+    #[serde(default = "default_warn_at")]
+    pub warn_at: f64,
+    /// The IT head's addresses: told at once of tickets a rule marks `escalate = true`
+    /// (security incidents).
+    #[serde(default)]
+    pub security: Vec<String>,
+    /// Told when a resolution target is breached, besides the next level.
+    #[serde(default)]
+    pub managers: Vec<String>,
+}
+
+impl Default for Escalation {
+    fn default() -> Self {
+        Escalation {
+            warn_at: default_warn_at(),
+            security: vec![],
+            managers: vec![],
+        }
+    }
+}
+
+fn default_warn_at() -> f64 {
+    0.75
 }
 
 /// `[security]`: how far a From address is trusted.
@@ -400,6 +437,33 @@ impl Config {
                  (the authserv-id your receiving server writes in Authentication-Results)",
             ));
         }
+        if !(self.escalation.warn_at > 0.0 && self.escalation.warn_at < 1.0) {
+            return Err(invalid(
+                "escalation.warn_at",
+                format!(
+                    "{} is not a fraction between 0 and 1 (0.75 warns at 75 % of a target)",
+                    self.escalation.warn_at
+                ),
+            ));
+        }
+        for (key, list) in [
+            ("escalation.security", &mut self.escalation.security),
+            ("escalation.managers", &mut self.escalation.managers),
+        ] {
+            for (i, a) in list.iter_mut().enumerate() {
+                *a = a.trim().to_ascii_lowercase();
+                if !is_plain_address(a) {
+                    return Err(invalid(
+                        &format!("{key}[{i}]"),
+                        format!("`{a}` is not an e-mail address"),
+                    ));
+                }
+            }
+        }
+        self.business = Some(
+            crate::decide::calendar::Calendar::new(&self.calendar, self.helpdesk.timezone)
+                .map_err(|(key, why)| invalid(&key, why))?,
+        );
         if self.lifecycle.auto_close_after.is_zero() {
             return Err(invalid(
                 "lifecycle.auto_close_after",
@@ -444,6 +508,14 @@ impl Config {
 
     pub fn smtp_password(&self) -> Result<Option<String>, ConfigError> {
         read_secret("smtp", &self.smtp.password, &self.smtp.password_file)
+    }
+
+    /// The business calendar, as built at load.
+    pub fn calendar(&self) -> crate::decide::calendar::Calendar {
+        // Always set by `validate`; a config built another way runs its clock around the clock.
+        self.business
+            .clone()
+            .unwrap_or_else(|| crate::decide::calendar::Calendar::always(self.helpdesk.timezone))
     }
 
     pub fn technician(&self, email: &str) -> Option<&Technician> {

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, Technician};
 use crate::decide::lifecycle::{self, Change, Known, Plan};
+use crate::decide::sla::{self, Targets};
 use crate::outbound::{self, Ctx};
 use crate::store::{self, Ticket};
 
@@ -19,6 +20,42 @@ pub fn known(cfg: &Config) -> Known<'_> {
         priorities: vec!["P1".into(), "P2".into(), "P3".into()],
         categories: vec![],
     }
+}
+
+/// The SLA targets of priority `name`, if it has any.
+pub fn targets(cfg: &Config, name: Option<&str>) -> Option<Targets> {
+    let name = name?;
+    let mins = |m: u64| std::time::Duration::from_secs(m * 60);
+    // The defaults of the procedures Loket serves; `[[priorities]]` replaces them.
+    let (response, resolution, always_on) = match name {
+        "P1" => (mins(15), mins(240), true),
+        "P2" => (mins(60), mins(480), false),
+        "P3" => (mins(240), mins(48 * 60), false),
+        _ => return None,
+    };
+    let _ = cfg;
+    Some(Targets {
+        response,
+        resolution,
+        always_on,
+    })
+}
+
+/// Sets the SLA deadlines of `ticket` from its priority, counted from `start`.
+pub fn start_sla(
+    conn: &Connection,
+    cfg: &Config,
+    ticket: &Ticket,
+    start: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let paused_at = store::tickets::sla_clock(conn, ticket.id)?.paused_at;
+    let clock = match targets(cfg, ticket.priority.as_deref()) {
+        Some(t) => sla::deadlines(start, &t, &cfg.calendar()),
+        None => sla::Clock::default(),
+    };
+    // A ticket that waits keeps waiting: the pause survives a change of priority.
+    let clock = sla::Clock { paused_at, ..clock };
+    store::tickets::set_sla_clock(conn, ticket.id, &clock)
 }
 
 /// Who hears about a ticket among technicians: its owner, or the technicians of its level and
@@ -103,6 +140,13 @@ pub fn commit(
         store::events::add(conn, Some(t.id), ctx.now, actor, kind, &detail)?;
         match change {
             Change::Status { from, to, note } => {
+                if let Some(targets) = targets(cfg, t.priority.as_deref()) {
+                    let clock = store::tickets::sla_clock(conn, t.id)?;
+                    let next = sla::on_status(clock, from, to, ctx.now, &targets, &cfg.calendar());
+                    if next != clock {
+                        store::tickets::set_sla_clock(conn, t.id, &next)?;
+                    }
+                }
                 let lang = t.language.as_str();
                 let (mail, extra) = match to.as_str() {
                     "resolved" => (
@@ -181,7 +225,12 @@ pub fn commit(
             Change::Cc(address) => {
                 store::tickets::add_participant(conn, t.id, address, None, "cc")?;
             }
-            Change::Priority { .. } | Change::Category { .. } => {}
+            Change::Priority { .. } => {
+                // New targets, counted from the ticket's creation (time spent paused before the
+                // change is not credited back).
+                start_sla(conn, cfg, t, t.created_at)?;
+            }
+            Change::Category { .. } => {}
         }
     }
     Ok(())
@@ -190,4 +239,141 @@ pub fn commit(
 /// Extra template values for a mail that quotes someone.
 pub fn person(name: Option<&str>, email: &str) -> Value {
     json!({"name": name.unwrap_or(email), "email": email})
+}
+
+/// What an SLA step causes. A warning tells whoever is responsible; a breach tells them too and
+/// escalates the ticket one level (the requester is told, the next level notified); a breached
+/// resolution target also reaches the managers. The caller records the step once.
+pub fn sla_step(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    clock: &sla::Clock,
+    step: sla::Step,
+) -> Result<()> {
+    let cfg = ctx.cfg;
+    let lang = cfg.helpdesk.language.as_str();
+    let due = match step.target() {
+        "response" => clock.response_due,
+        _ => clock.resolution_due,
+    };
+    let target_label = match (step.target(), lang) {
+        ("response", "id") => "respons",
+        ("response", _) => "response",
+        (_, "id") => "penyelesaian",
+        _ => "resolution",
+    };
+    let (kind, event) = if step.is_breach() {
+        ("sla_breach", "sla_breach")
+    } else {
+        ("sla_warning", "sla_warning")
+    };
+    store::events::add(
+        conn,
+        Some(ticket.id),
+        ctx.now,
+        "loket",
+        event,
+        step.target(),
+    )?;
+    let responsible = responsible(cfg, ticket);
+    let due_local = due.map(|d| ctx.local_time(d));
+    if !step.is_breach() {
+        let left = due
+            .map(|d| cfg.calendar().between(ctx.now, d))
+            .unwrap_or_default();
+        outbound::to_technicians(
+            conn,
+            ctx,
+            ticket,
+            kind,
+            json!({
+                "target_label": target_label,
+                "due_local": due_local,
+                "left": outbound::human_duration(lang, std::time::Duration::from_secs(left.as_secs().max(60) / 60 * 60)),
+            }),
+            &responsible,
+        )?;
+        return Ok(());
+    }
+
+    let (text, _) = request_text(conn, ticket.id)?;
+    let mut escalated = None;
+    if ticket.level < 3 {
+        let mut t = ticket.clone();
+        let mut changes = vec![Change::Level {
+            from: t.level,
+            to: t.level + 1,
+            reason: Some(format!("{} SLA breached", step.target())),
+        }];
+        t.level += 1;
+        if t.owner.is_some() {
+            changes.push(Change::Owner {
+                from: t.owner.take(),
+                to: None,
+            });
+        }
+        escalated = Some(Plan { ticket: t, changes });
+    }
+    let extra = json!({
+        "target_label": target_label,
+        "due_local": due_local,
+        "text": text,
+        "escalated_to": escalated.as_ref().map(|p| outbound::level_label(lang, p.ticket.level)),
+    });
+    outbound::to_technicians(conn, ctx, ticket, kind, extra.clone(), &responsible)?;
+    if step == sla::Step::ResolutionBreach {
+        let managers = cfg
+            .escalation
+            .managers
+            .iter()
+            .map(|m| crate::inbound::Address {
+                name: None,
+                email: m.clone(),
+            })
+            .collect();
+        outbound::to_staff(conn, ctx, ticket, kind, extra, managers)?;
+    }
+    if let Some(plan) = escalated {
+        commit(conn, ctx, ticket, &plan, "loket", None)?;
+    }
+    Ok(())
+}
+
+/// A ticket a rule marked for immediate escalation (security incidents): the IT head hears at
+/// once.
+pub fn security_alert(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    rules: &str,
+) -> Result<()> {
+    let (text, attachments) = request_text(conn, ticket.id)?;
+    let to = ctx
+        .cfg
+        .escalation
+        .security
+        .iter()
+        .map(|a| crate::inbound::Address {
+            name: None,
+            email: a.clone(),
+        })
+        .collect();
+    store::events::add(
+        conn,
+        Some(ticket.id),
+        ctx.now,
+        "loket",
+        "security_alert",
+        rules,
+    )?;
+    outbound::to_staff(
+        conn,
+        ctx,
+        ticket,
+        "security_alert",
+        json!({"text": text, "attachments": attachments, "rules": rules}),
+        to,
+    )?;
+    Ok(())
 }

@@ -20,6 +20,9 @@ use crate::outbound::{self, render::Renderer};
 use crate::store::{self, mailbox};
 use crate::thread::{self, Placement};
 
+/// The priority of a ticket no rule classified.
+const DEFAULT_PRIORITY: &str = "P3";
+
 /// What the pipeline needs, shared by every task.
 #[derive(Clone)]
 pub struct Env {
@@ -216,7 +219,7 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                     requester_email: &sender.email,
                     requester_name: sender.name.as_deref(),
                     status: "open",
-                    priority: None,
+                    priority: Some(DEFAULT_PRIORITY),
                     category,
                     level: 1,
                     owner: owner.map(|t| t.email.as_str()),
@@ -251,8 +254,16 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 store::events::add(&tx, Some(id), now, "loket", "assigned", &owner.email)?;
             }
             let ticket = store::tickets::get(&tx, id)?.context("ticket just inserted")?;
+            effects::start_sla(&tx, cfg, &ticket, now)?;
+            let clock = store::tickets::sla_clock(&tx, id)?;
+            let ack_extra = serde_json::json!({
+                "sla": {
+                    "response_local": clock.response_due.map(|t| ctx.local_time(t)),
+                    "resolution_local": clock.resolution_due.map(|t| ctx.local_time(t)),
+                },
+            });
             let acknowledged = if decision.acknowledge {
-                match outbound::ack(&tx, &ctx, &ticket, &msg) {
+                match outbound::ack(&tx, &ctx, &ticket, &msg, ack_extra) {
                     Ok(_) => {
                         store::events::add(
                             &tx,

@@ -12,7 +12,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::decide::lifecycle;
+use crate::decide::{lifecycle, sla};
 use crate::effects;
 use crate::outbound;
 use crate::pipeline::Env;
@@ -20,7 +20,42 @@ use crate::store;
 
 /// Runs every due job once; returns how many tickets changed.
 pub fn tick(conn: &mut Connection, env: &Env) -> Result<usize> {
-    auto_close(conn, env)
+    Ok(sla_steps(conn, env)? + auto_close(conn, env)?)
+}
+
+/// SLA warnings and breaches that are due, each recorded once in `sla_steps` together with
+/// the mails and escalation it causes.
+fn sla_steps(conn: &mut Connection, env: &Env) -> Result<usize> {
+    let cfg = &env.cfg;
+    let now = env.clock.now();
+    let cal = cfg.calendar();
+    // Warnings come before their deadline, by at most a target's length in working time; over
+    // weekends and holidays that can be many days of wall time.
+    let horizon = now + chrono::Duration::days(60);
+    let mut done = 0;
+    for (candidate, _) in store::tickets::sla_running(conn, horizon)? {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(ticket) = store::tickets::get(&tx, candidate.id)? else {
+            continue;
+        };
+        let clock = store::tickets::sla_clock(&tx, ticket.id)?;
+        let Some(targets) = effects::targets(cfg, ticket.priority.as_deref()) else {
+            continue;
+        };
+        let ctx = outbound::Ctx {
+            cfg,
+            renderer: &env.renderer,
+            now,
+        };
+        for step in sla::due_steps(&ticket, &clock, &targets, cfg.escalation.warn_at, now, &cal) {
+            if store::tickets::record_sla_step(&tx, ticket.id, step.key(), now)? {
+                effects::sla_step(&tx, &ctx, &ticket, &clock, step)?;
+                done += 1;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(done)
 }
 
 /// Closes resolved tickets whose requester stayed silent for `lifecycle.auto_close_after`.
@@ -109,9 +144,15 @@ tls = "none"
 path = "x.db"
 [lifecycle]
 auto_close_after = "24h"
+[escalation]
+managers = ["boss@example.test"]
 [[technicians]]
 email = "budi@example.test"
 name = "Budi"
+[[technicians]]
+email = "sari@example.test"
+name = "Sari"
+level = 2
 "#,
             Path::new("t.toml"),
         )
@@ -216,5 +257,113 @@ name = "Budi"
             ),
             1
         );
+    }
+
+    fn outbox_to(conn: &Connection, kind: &str, rcpt: &str) -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE kind = ?1 AND rcpt LIKE '%' || ?2 || '%'",
+            [kind, rcpt],
+            |r| r.get(0),
+        )
+        .expect("count")
+    }
+
+    #[test]
+    fn sla_warning_then_breach_escalate_once_each() {
+        // Monday 23 Nov 2026 09:00 WIB; P3: response 4 working hours, resolution 48.
+        let clock = Arc::new(ManualClock::new(
+            "2026-11-23T02:00:00Z".parse().expect("time"),
+        ));
+        let env = env(Arc::clone(&clock));
+        let mut conn = store::memory();
+        process(
+            &mut conn,
+            &env,
+            &mail("rina@example.test", "a@x", "VPN", "mati"),
+            &Source::Stdin,
+        )
+        .expect("request");
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM tickets WHERE response_due_at IS NOT NULL"
+            ),
+            1
+        );
+        clock.advance(chrono::Duration::hours(2));
+        tick(&mut conn, &env).expect("tick");
+        assert_eq!(outbox_to(&conn, "sla_warning", "budi@"), 0, "too early");
+
+        clock.advance(chrono::Duration::hours(1)); // 12:00 WIB, 75 % of 4h.
+        tick(&mut conn, &env).expect("tick");
+        tick(&mut conn, &env).expect("tick");
+        assert_eq!(
+            outbox_to(&conn, "sla_warning", "budi@"),
+            1,
+            "owner warned once"
+        );
+
+        clock.advance(chrono::Duration::hours(1)); // 13:00 WIB: breached.
+        tick(&mut conn, &env).expect("tick");
+        tick(&mut conn, &env).expect("tick");
+        assert_eq!(
+            outbox_to(&conn, "sla_breach", "budi@"),
+            1,
+            "owner told once"
+        );
+        assert_eq!(outbox_to(&conn, "tech_new", "sari@"), 1, "L2 notified once");
+        assert_eq!(outbox_to(&conn, "level", "rina@"), 1, "requester told once");
+        assert_eq!(
+            count(&conn, "SELECT level FROM tickets WHERE id = 1"),
+            2,
+            "escalated to L2"
+        );
+        assert_eq!(
+            outbox_to(&conn, "sla_breach", "boss@"),
+            0,
+            "managers only on resolution"
+        );
+
+        // Two working days later the resolution target passes too: managers hear of it.
+        clock.advance(chrono::Duration::days(7));
+        tick(&mut conn, &env).expect("tick");
+        tick(&mut conn, &env).expect("tick");
+        assert_eq!(outbox_to(&conn, "sla_breach", "boss@"), 1);
+        assert_eq!(count(&conn, "SELECT level FROM tickets WHERE id = 1"), 3);
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM sla_steps"), 3);
+    }
+
+    #[test]
+    fn an_answer_in_time_prevents_the_response_escalation() {
+        let clock = Arc::new(ManualClock::new(
+            "2026-11-23T02:00:00Z".parse().expect("time"),
+        ));
+        let env = env(Arc::clone(&clock));
+        let mut conn = store::memory();
+        let src = Source::Stdin;
+        process(
+            &mut conn,
+            &env,
+            &mail("rina@example.test", "a@x", "VPN", "mati"),
+            &src,
+        )
+        .expect("request");
+        clock.advance(chrono::Duration::hours(1));
+        process(
+            &mut conn,
+            &env,
+            &mail(
+                "budi@example.test",
+                "b@x",
+                "RE: [HD-1] VPN",
+                "Sedang saya cek.",
+            ),
+            &src,
+        )
+        .expect("answer");
+        clock.advance(chrono::Duration::hours(5));
+        tick(&mut conn, &env).expect("tick");
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM sla_steps"), 0);
+        assert_eq!(count(&conn, "SELECT level FROM tickets WHERE id = 1"), 1);
     }
 }

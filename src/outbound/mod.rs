@@ -162,8 +162,15 @@ fn thread_of(msg: &Inbound) -> Vec<String> {
     refs
 }
 
-/// The acknowledgement of a new ticket, to its requester.
-pub fn ack(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, msg: &Inbound) -> Result<i64> {
+/// The acknowledgement of a new ticket, to its requester. `extra` adds template values (the
+/// priority's label and the SLA deadlines).
+pub fn ack(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    msg: &Inbound,
+    extra: Value,
+) -> Result<i64> {
     let to = Address {
         name: ticket.requester_name.clone(),
         email: ticket.requester_email.clone(),
@@ -175,7 +182,7 @@ pub fn ack(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, msg: &Inbound) -> 
         Queued {
             kind: "ack",
             lang: &ticket.language,
-            data: ctx.ticket_data(ticket, &ticket.language),
+            data: with_extra(ctx.ticket_data(ticket, &ticket.language), extra),
             to: vec![to],
             cc: vec![],
             in_reply_to: (!msg.synthetic_message_id).then_some(msg.message_id.as_str()),
@@ -304,9 +311,6 @@ pub fn to_technicians(
     extra: Value,
     to: &[&crate::config::Technician],
 ) -> Result<Option<i64>> {
-    if to.is_empty() {
-        return Ok(None);
-    }
     let to = to
         .iter()
         .map(|t| Address {
@@ -314,6 +318,22 @@ pub fn to_technicians(
             email: t.email.clone(),
         })
         .collect();
+    to_staff(conn, ctx, ticket, kind, extra, to)
+}
+
+/// A mail about `ticket` to people inside the organisation (technicians, managers, the IT
+/// head), in the helpdesk's language. Nothing is queued when `to` is empty.
+pub fn to_staff(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    kind: &str,
+    extra: Value,
+    to: Vec<Address>,
+) -> Result<Option<i64>> {
+    if to.is_empty() {
+        return Ok(None);
+    }
     let references = ticket_thread(conn, ticket.id)?;
     let lang = ctx.cfg.helpdesk.language.as_str();
     queue(

@@ -56,6 +56,9 @@ const BUILTIN: &[Builtin] = builtin![
     ("tech_reply", text),
     ("tech_note", text),
     ("command_error", text),
+    ("sla_warning", text),
+    ("sla_breach", text),
+    ("security_alert", text),
 ];
 
 /// The kinds of mail there are templates for.

@@ -202,3 +202,83 @@ pub fn is_participant(conn: &Connection, ticket: i64, email: &str) -> Result<boo
 pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM tickets", [], |r| r.get(0))?)
 }
+
+/// The SLA clock of a ticket: its deadlines and whether it is paused.
+pub fn sla_clock(conn: &Connection, id: i64) -> Result<crate::decide::sla::Clock> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT response_due_at, resolution_due_at, sla_paused_at FROM tickets WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(crate::decide::sla::Clock {
+                response_due: r.get::<_, Option<i64>>(0)?.map(from_ms),
+                resolution_due: r.get::<_, Option<i64>>(1)?.map(from_ms),
+                paused_at: r.get::<_, Option<i64>>(2)?.map(from_ms),
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
+}
+
+pub fn set_sla_clock(conn: &Connection, id: i64, c: &crate::decide::sla::Clock) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE tickets SET response_due_at = ?2, resolution_due_at = ?3, sla_paused_at = ?4 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        c.response_due.map(to_ms),
+        c.resolution_due.map(to_ms),
+        c.paused_at.map(to_ms)
+    ])?;
+    Ok(())
+}
+
+/// Tickets whose SLA clock runs (not finished, not paused) and has a deadline at or before
+/// `horizon`: the only ones that can have a warning or breach due. The scheduler passes a
+/// horizon far enough ahead to include every warning.
+pub fn sla_running(
+    conn: &Connection,
+    horizon: DateTime<Utc>,
+) -> Result<Vec<(Ticket, crate::decide::sla::Clock)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, response_due_at, resolution_due_at, sla_paused_at FROM tickets \
+         WHERE status NOT IN ('resolved', 'closed', 'rejected') AND sla_paused_at IS NULL \
+         AND ((first_response_at IS NULL AND response_due_at <= ?1) OR resolution_due_at <= ?1) \
+         ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([to_ms(horizon)], |r| {
+        Ok((
+            from_row(r)?,
+            crate::decide::sla::Clock {
+                response_due: r.get::<_, Option<i64>>(16)?.map(from_ms),
+                resolution_due: r.get::<_, Option<i64>>(17)?.map(from_ms),
+                paused_at: r.get::<_, Option<i64>>(18)?.map(from_ms),
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Records that SLA `step` happened on `ticket`; false when it already had (nothing to do).
+pub fn record_sla_step(
+    conn: &Connection,
+    ticket: i64,
+    step: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO sla_steps (ticket_id, step, at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![ticket, step, to_ms(now)])?;
+    Ok(n == 1)
+}
+
+/// Whether SLA `step` already happened on `ticket`.
+pub fn has_sla_step(conn: &Connection, ticket: i64, step: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sla_steps WHERE ticket_id = ?1 AND step = ?2)",
+        )?
+        .query_row(params![ticket, step], |r| r.get(0))?)
+}
