@@ -50,9 +50,38 @@ pub struct Config {
     pub calendar: crate::decide::calendar::CalendarConfig,
     #[serde(default)]
     pub escalation: Escalation,
+    #[serde(default)]
+    pub approvals: Approvals,
+    #[serde(default)]
+    pub departments: Vec<crate::decide::approval::Department>,
     /// `calendar` checked and built once at load (a holidays file is read then, not per use).
     #[serde(skip)]
     business: Option<crate::decide::calendar::Calendar>,
+}
+
+/// `[approvals]`: how long an approver may take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approvals {
+    /// A reminder goes to the approver after this long without a decision.
+    #[serde(default = "default_day", deserialize_with = "de_duration")]
+    pub remind_after: Duration,
+    /// After this long without a decision the managers (`escalation.managers`) are told.
+    #[serde(default = "default_two_days", deserialize_with = "de_duration")]
+    pub escalate_after: Duration,
+}
+
+impl Default for Approvals {
+    fn default() -> Self {
+        Approvals {
+            remind_after: default_day(),
+            escalate_after: default_two_days(),
+        }
+    }
+}
+
+fn default_two_days() -> Duration {
+    Duration::from_secs(48 * 3600)
 }
 
 /// `[escalation]`: who hears when SLA targets near or pass.
@@ -458,6 +487,27 @@ impl Config {
                         format!("`{a}` is not an e-mail address"),
                     ));
                 }
+            }
+        }
+        if self.approvals.escalate_after <= self.approvals.remind_after {
+            return Err(invalid(
+                "approvals.escalate_after",
+                "must be longer than approvals.remind_after",
+            ));
+        }
+        for (i, d) in self.departments.iter_mut().enumerate() {
+            d.manager = d.manager.trim().to_ascii_lowercase();
+            if !is_plain_address(&d.manager) {
+                return Err(invalid(
+                    &format!("departments[{i}].manager"),
+                    format!("`{}` is not an e-mail address", d.manager),
+                ));
+            }
+            if d.members.is_empty() {
+                return Err(invalid(
+                    &format!("departments[{i}].members"),
+                    "needs at least one address or pattern like \"*@finance.example.co.id\"",
+                ));
             }
         }
         self.business = Some(

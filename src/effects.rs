@@ -377,3 +377,288 @@ pub fn security_alert(
     )?;
     Ok(())
 }
+
+/// Changes the status of `ticket` with its SLA clock and one event, without telling the
+/// requester: for steps whose own mail says it better (an approval asked for or decided).
+fn set_status_quietly(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    to: &str,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<Ticket> {
+    let mut t = ticket.clone();
+    let from = std::mem::replace(&mut t.status, to.to_string());
+    if lifecycle::is_final(to) {
+        t.closed_at = Some(ctx.now);
+    }
+    store::tickets::update(conn, &t, ctx.now)?;
+    if let Some(targets) = targets(ctx.cfg, t.priority.as_deref()) {
+        let clock = store::tickets::sla_clock(conn, t.id)?;
+        let next = sla::on_status(clock, &from, to, ctx.now, &targets, &ctx.cfg.calendar());
+        store::tickets::set_sla_clock(conn, t.id, &next)?;
+    }
+    let detail = match note {
+        Some(n) => format!("{from} -> {to}: {n}"),
+        None => format!("{from} -> {to}"),
+    };
+    store::events::add(conn, Some(t.id), ctx.now, actor, "status", &detail)?;
+    Ok(t)
+}
+
+/// Puts a new ticket on hold until `approver` agrees: status awaiting-approval (SLA paused), a
+/// single-use token, and the request mailed to the approver.
+pub fn request_approval(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    approver: &str,
+) -> Result<Ticket> {
+    let token = crate::decide::approval::new_token()
+        .map_err(|e| anyhow::anyhow!("reading /dev/urandom for an approval token: {e}"))?;
+    store::approvals::insert(conn, ticket.id, approver, &token, ctx.now)?;
+    let t = set_status_quietly(
+        conn,
+        ctx,
+        ticket,
+        "awaiting-approval",
+        "loket",
+        Some(approver),
+    )?;
+    store::events::add(
+        conn,
+        Some(t.id),
+        ctx.now,
+        "loket",
+        "approval_requested",
+        approver,
+    )?;
+    let (text, attachments) = request_text(conn, t.id)?;
+    outbound::to_staff(
+        conn,
+        ctx,
+        &t,
+        "approval_request",
+        json!({
+            "token_tag": crate::decide::approval::token_tag(&token),
+            "text": text,
+            "attachments": attachments,
+        }),
+        vec![crate::inbound::Address {
+            name: None,
+            email: approver.to_string(),
+        }],
+    )?;
+    Ok(t)
+}
+
+/// A reply from an approver of `ticket`. Only a decision that carries the pending approval's
+/// token, from that approval's approver, counts; anything else changes nothing and is logged.
+pub fn approval_reply(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    msg: &crate::inbound::Inbound,
+    sender: &str,
+) -> Result<()> {
+    use crate::decide::approval::{Decision, decision, token_in_subject, token_tag};
+    let approval = match token_in_subject(&msg.subject) {
+        Some(token) => store::approvals::by_token(conn, &token)?,
+        None => None,
+    };
+    let Some(approval) = approval.filter(|a| a.ticket_id == ticket.id) else {
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            sender,
+            "approval_ignored",
+            "no valid approval code in the subject",
+        )?;
+        tracing::warn!(
+            ticket = ticket.id,
+            sender,
+            "approval answer without a valid token ignored"
+        );
+        return Ok(());
+    };
+    if approval.approver != sender {
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            sender,
+            "approval_ignored",
+            &format!("code belongs to {}, not to the sender", approval.approver),
+        )?;
+        tracing::warn!(
+            ticket = ticket.id,
+            sender,
+            "approval answer from the wrong address ignored"
+        );
+        return Ok(());
+    }
+    if approval.decided_at.is_some() {
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            sender,
+            "approval_ignored",
+            "code already used (replayed decision)",
+        )?;
+        tracing::warn!(
+            ticket = ticket.id,
+            sender,
+            "replayed approval answer ignored"
+        );
+        return Ok(());
+    }
+    let approver = json!({ "approver": approval.approver });
+    match decision(&msg.text) {
+        None => {
+            store::events::add(
+                conn,
+                Some(ticket.id),
+                ctx.now,
+                sender,
+                "approval_ignored",
+                "no decision on the first line",
+            )?;
+            let why = if ctx.cfg.helpdesk.language == "id" {
+                "baris pertama tidak berisi SETUJU atau TOLAK."
+            } else {
+                "the first line says neither APPROVE nor REJECT."
+            };
+            outbound::to_staff(
+                conn,
+                ctx,
+                ticket,
+                "approval_refused",
+                json!({"why": why, "token_tag": token_tag(&approval.token)}),
+                vec![crate::inbound::Address {
+                    name: None,
+                    email: sender.to_string(),
+                }],
+            )?;
+        }
+        Some(Decision::Approved(note)) => {
+            store::approvals::decide(conn, approval.id, "approved", note.as_deref(), ctx.now)?;
+            store::events::add(
+                conn,
+                Some(ticket.id),
+                ctx.now,
+                sender,
+                "approved",
+                note.as_deref().unwrap_or(""),
+            )?;
+            let t = set_status_quietly(conn, ctx, ticket, "open", sender, Some("approved"))?;
+            outbound::to_requester(
+                conn,
+                ctx,
+                &t,
+                "approved",
+                with(approver, json!({ "note": note })),
+                false,
+            )?;
+            let to = responsible(ctx.cfg, &t);
+            notify_technicians(conn, ctx, &t, &to, "new", Some("approved"))?;
+        }
+        Some(Decision::Rejected(reason)) => {
+            store::approvals::decide(conn, approval.id, "rejected", reason.as_deref(), ctx.now)?;
+            store::events::add(
+                conn,
+                Some(ticket.id),
+                ctx.now,
+                sender,
+                "approval_rejected",
+                reason.as_deref().unwrap_or(""),
+            )?;
+            let t = set_status_quietly(conn, ctx, ticket, "rejected", sender, reason.as_deref())?;
+            let note = reason.unwrap_or_else(|| "-".into());
+            outbound::to_requester(conn, ctx, &t, "rejected", json!({ "note": note }), false)?;
+        }
+    }
+    Ok(())
+}
+
+fn with(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+/// Reminds the approver of a decision still owed.
+pub fn approval_reminder(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    approval: &store::approvals::Approval,
+) -> Result<()> {
+    store::events::add(
+        conn,
+        Some(ticket.id),
+        ctx.now,
+        "loket",
+        "approval_reminded",
+        &approval.approver,
+    )?;
+    let (text, _) = request_text(conn, ticket.id)?;
+    outbound::to_staff(
+        conn,
+        ctx,
+        ticket,
+        "approval_reminder",
+        json!({
+            "token_tag": crate::decide::approval::token_tag(&approval.token),
+            "text": text,
+            "requested_local": ctx.local_time(approval.requested_at),
+        }),
+        vec![crate::inbound::Address {
+            name: None,
+            email: approval.approver.clone(),
+        }],
+    )?;
+    Ok(())
+}
+
+/// Tells the managers that an approval is overdue despite a reminder.
+pub fn approval_overdue(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    approval: &store::approvals::Approval,
+) -> Result<()> {
+    store::events::add(
+        conn,
+        Some(ticket.id),
+        ctx.now,
+        "loket",
+        "approval_overdue",
+        &approval.approver,
+    )?;
+    let managers = ctx
+        .cfg
+        .escalation
+        .managers
+        .iter()
+        .map(|m| crate::inbound::Address {
+            name: None,
+            email: m.clone(),
+        })
+        .collect();
+    outbound::to_staff(
+        conn,
+        ctx,
+        ticket,
+        "approval_overdue",
+        json!({
+            "approver": approval.approver,
+            "requested_local": ctx.local_time(approval.requested_at),
+        }),
+        managers,
+    )?;
+    Ok(())
+}

@@ -318,8 +318,14 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
             store::tickets::touch(&tx, ticket, now)?;
             if kind == "reply" {
                 let current = store::tickets::get(&tx, ticket)?.context("ticket of a reply")?;
+                let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("");
                 match technician {
                     Some(tech) => technician_reply(&tx, &ctx, &current, &msg, tech)?,
+                    None if sender != current.requester_email
+                        && store::approvals::is_approver(&tx, ticket, sender)? =>
+                    {
+                        effects::approval_reply(&tx, &ctx, &current, &msg, sender)?
+                    }
                     None => requester_reply(&tx, &ctx, &current, &msg)?,
                 }
             }

@@ -20,7 +20,42 @@ use crate::store;
 
 /// Runs every due job once; returns how many tickets changed.
 pub fn tick(conn: &mut Connection, env: &Env) -> Result<usize> {
-    Ok(sla_steps(conn, env)? + auto_close(conn, env)?)
+    Ok(sla_steps(conn, env)? + auto_close(conn, env)? + approvals(conn, env)?)
+}
+
+/// Approvals without a decision: one reminder to the approver after `approvals.remind_after`,
+/// and the managers told once after `approvals.escalate_after`.
+fn approvals(conn: &mut Connection, env: &Env) -> Result<usize> {
+    let cfg = &env.cfg;
+    let now = env.clock.now();
+    let remind = now - chrono::Duration::from_std(cfg.approvals.remind_after)?;
+    let escalate = now - chrono::Duration::from_std(cfg.approvals.escalate_after)?;
+    let mut done = 0;
+    for a in store::approvals::waiting_since(conn, remind)? {
+        if a.reminded_at.is_some() && (a.escalated_at.is_some() || a.requested_at > escalate) {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(ticket) = store::tickets::get(&tx, a.ticket_id)? else {
+            continue;
+        };
+        let ctx = outbound::Ctx {
+            cfg,
+            renderer: &env.renderer,
+            now,
+        };
+        // The marks are conditional updates: a step another run already took is skipped.
+        if store::approvals::mark_reminded(&tx, a.id, now)? {
+            effects::approval_reminder(&tx, &ctx, &ticket, &a)?;
+            done += 1;
+        }
+        if a.requested_at <= escalate && store::approvals::mark_escalated(&tx, a.id, now)? {
+            effects::approval_overdue(&tx, &ctx, &ticket, &a)?;
+            done += 1;
+        }
+        tx.commit()?;
+    }
+    Ok(done)
 }
 
 /// SLA warnings and breaches that are due, each recorded once in `sla_steps` together with
@@ -365,5 +400,194 @@ level = 2
         tick(&mut conn, &env).expect("tick");
         assert_eq!(count(&conn, "SELECT COUNT(*) FROM sla_steps"), 0);
         assert_eq!(count(&conn, "SELECT level FROM tickets WHERE id = 1"), 1);
+    }
+
+    fn token(conn: &Connection) -> String {
+        conn.query_row("SELECT token FROM approvals", [], |r| r.get(0))
+            .expect("token")
+    }
+
+    fn ask_approval(conn: &mut Connection, env: &Env) {
+        let tx = conn.transaction().expect("tx");
+        let ticket = store::tickets::get(&tx, 1).expect("get").expect("ticket");
+        let ctx = outbound::Ctx {
+            cfg: &env.cfg,
+            renderer: &env.renderer,
+            now: env.clock.now(),
+        };
+        effects::request_approval(&tx, &ctx, &ticket, "boss@example.test").expect("ask");
+        tx.commit().expect("commit");
+    }
+
+    #[test]
+    fn approval_by_reply_with_token_replay_and_reminders() {
+        let clock = Arc::new(ManualClock::new(
+            "2026-11-23T02:00:00Z".parse().expect("time"),
+        ));
+        let env = env(Arc::clone(&clock));
+        let mut conn = store::memory();
+        let src = Source::Stdin;
+        process(
+            &mut conn,
+            &env,
+            &mail("rina@example.test", "a@x", "Akses CCTV", "mohon akses"),
+            &src,
+        )
+        .expect("request");
+        ask_approval(&mut conn, &env);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM tickets WHERE status = 'awaiting-approval' AND sla_paused_at IS NOT NULL"
+            ),
+            1
+        );
+        assert_eq!(outbox_to(&conn, "approval_request", "boss@"), 1);
+        let tag = crate::decide::approval::token_tag(&token(&conn));
+
+        // Without the token: nothing happens.
+        process(
+            &mut conn,
+            &env,
+            &mail(
+                "boss@example.test",
+                "b1@x",
+                "RE: [HD-1] Akses CCTV",
+                "SETUJU",
+            ),
+            &src,
+        )
+        .expect("no token");
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM tickets WHERE status = 'awaiting-approval'"
+            ),
+            1
+        );
+
+        // Reminder once after a day; managers once after two.
+        clock.advance(chrono::Duration::hours(25));
+        tick(&mut conn, &env).expect("tick");
+        tick(&mut conn, &env).expect("tick");
+        assert_eq!(outbox_to(&conn, "approval_reminder", "boss@"), 1);
+        clock.advance(chrono::Duration::hours(24));
+        tick(&mut conn, &env).expect("tick");
+        tick(&mut conn, &env).expect("tick");
+        assert_eq!(outbox_to(&conn, "approval_reminder", "boss@"), 1);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'approval_overdue'"
+            ),
+            1
+        );
+
+        // With the token, from the approver: approved.
+        let subject = format!("RE: [HD-1] {tag} Akses CCTV");
+        process(
+            &mut conn,
+            &env,
+            &mail("boss@example.test", "b2@x", &subject, "Setuju, silakan."),
+            &src,
+        )
+        .expect("approve");
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM tickets WHERE status = 'open' AND sla_paused_at IS NULL"
+            ),
+            1
+        );
+        assert_eq!(outbox_to(&conn, "approved", "rina@"), 1);
+        assert_eq!(
+            outbox_to(&conn, "tech_new", "budi@"),
+            2,
+            "technicians hear when it may proceed"
+        );
+
+        // The same decision replayed (another Message-ID): ignored and logged.
+        process(
+            &mut conn,
+            &env,
+            &mail("boss@example.test", "b3@x", &subject, "TOLAK"),
+            &src,
+        )
+        .expect("replay");
+        assert_eq!(
+            count(&conn, "SELECT COUNT(*) FROM tickets WHERE status = 'open'"),
+            1
+        );
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM events WHERE kind = 'approval_ignored' AND detail LIKE '%replayed%'"
+            ),
+            1
+        );
+    }
+
+    #[test]
+    fn rejection_reaches_the_requester_and_forgery_is_ignored() {
+        let clock = Arc::new(ManualClock::new(
+            "2026-11-23T02:00:00Z".parse().expect("time"),
+        ));
+        let env = env(Arc::clone(&clock));
+        let mut conn = store::memory();
+        let src = Source::Stdin;
+        process(
+            &mut conn,
+            &env,
+            &mail("rina@example.test", "a@x", "Akses DC", "mohon akses"),
+            &src,
+        )
+        .expect("request");
+        ask_approval(&mut conn, &env);
+        let subject = format!(
+            "RE: [HD-1] {} Akses DC",
+            crate::decide::approval::token_tag(&token(&conn))
+        );
+        // Someone else with the token: not an approver of HD-1, so not on the ticket at all.
+        process(
+            &mut conn,
+            &env,
+            &mail("mallory@example.test", "m@x", &subject, "SETUJU"),
+            &src,
+        )
+        .expect("forged");
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM tickets WHERE id = 1 AND status = 'awaiting-approval'"
+            ),
+            1
+        );
+        process(
+            &mut conn,
+            &env,
+            &mail(
+                "boss@example.test",
+                "b@x",
+                &subject,
+                "TOLAK: akses DC hanya untuk tim infrastruktur",
+            ),
+            &src,
+        )
+        .expect("reject");
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM tickets WHERE id = 1 AND status = 'rejected'"
+            ),
+            1
+        );
+        let body: String = conn
+            .query_row(
+                "SELECT body FROM messages WHERE kind = 'rejected'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("rejected mail");
+        assert!(body.contains("hanya untuk tim infrastruktur"), "{body}");
     }
 }

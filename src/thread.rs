@@ -66,8 +66,8 @@ pub fn tagged_subject(prefix: &str, ticket: i64, subject: &str, empty_placeholde
     format!("[{prefix}-{ticket}] {base}")
 }
 
-/// Whether `email` may write to the ticket: the requester, a participant, or (when
-/// `technician`, decided by `decide::authn`) a technician.
+/// Whether `email` may write to the ticket: the requester, a participant, an approver asked
+/// about it, or (when `technician`, decided by `decide::authn`) a technician.
 pub fn may_write(
     conn: &Connection,
     ticket: &Ticket,
@@ -76,7 +76,8 @@ pub fn may_write(
 ) -> Result<bool> {
     Ok(ticket.requester_email == email
         || technician
-        || store::tickets::is_participant(conn, ticket.id, email)?)
+        || store::tickets::is_participant(conn, ticket.id, email)?
+        || store::approvals::is_approver(conn, ticket.id, email)?)
 }
 
 /// Places a message: on the ticket its tag or references name (when the sender may write to

@@ -3,6 +3,7 @@
 //! the helpdesk knows about loops, bounces and acknowledgements lives here, where it is quick to
 //! test and cannot be half-applied.
 
+pub mod approval;
 pub mod authn;
 pub mod calendar;
 pub mod commands;

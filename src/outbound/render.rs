@@ -59,6 +59,11 @@ const BUILTIN: &[Builtin] = builtin![
     ("sla_warning", text),
     ("sla_breach", text),
     ("security_alert", text),
+    ("approval_request", text),
+    ("approval_reminder", text),
+    ("approval_overdue", text),
+    ("approved", text),
+    ("approval_refused", text),
 ];
 
 /// The kinds of mail there are templates for.

@@ -2,6 +2,7 @@
 //! one), grouped by table family; callers decide where transactions begin and end. The schema
 //! changes only through numbered files in `migrations/`, applied in order at open.
 
+pub mod approvals;
 pub mod events;
 pub mod mailbox;
 pub mod messages;
@@ -24,6 +25,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_sla_and_jobs",
         include_str!("../../migrations/0002_sla_and_jobs.sql"),
+    ),
+    (
+        "0003_approvals",
+        include_str!("../../migrations/0003_approvals.sql"),
     ),
 ];
 
