@@ -61,7 +61,7 @@ die() { echo "$PROG: error: $*" >&2; exit 1; }
 info() { echo "$PROG: $*" >&2; }
 
 usage() {
-    echo "usage: $PROG start|stop|status|stop-dovecot|start-dovecot DIR" >&2
+    echo "usage: $PROG start|stop|status|stop-dovecot|start-dovecot|stop-postfix|start-postfix DIR" >&2
     echo "  env for start: IMAP_PORT=1143 IMAPS_PORT=1993 LMTP_PORT=2424 SMTP_PORT=2525 START_TIMEOUT=20" >&2
     exit 2
 }
@@ -458,26 +458,42 @@ EOF
 # ---------------------------------------------------------------------------------------------------
 # Commands
 
-do_stop() {
-    local pids dpid sids=() stopped=0
-    # Postfix first: it is the one that would otherwise try to deliver into a vanishing Dovecot.
+# stop_postfix: stops this DIR's Postfix and waits until it is gone; true if it was running.
+stop_postfix() {
+    local pids sids=() mpid pid
     pids=$(postfix_pids)
-    if [[ -n $pids ]]; then
-        info "stopping postfix ($DIR)"
-        local mpid
-        mpid=$(read_pid "$PF_QUEUE/pid/master.pid")
-        if [[ -n $mpid ]] && is_our_postfix "$mpid"; then
-            kill -TERM "$mpid" 2>/dev/null || true   # master terminates its children, then exits
-        else
-            # shellcheck disable=SC2086
-            kill -TERM $pids 2>/dev/null || true
-        fi
-        # The wrapper's session contains every Postfix process of this instance.
-        for pid in $pids $mpid; do sids+=("$pid"); done
-        wait_gone "$STOP_TIMEOUT" "${sids[@]}" || info "warning: some postfix processes of $DIR survived"
-        stopped=1
+    [[ -n $pids ]] || { rm -f "$DIR/postfix.pid"; return 1; }
+    info "stopping postfix ($DIR)"
+    mpid=$(read_pid "$PF_QUEUE/pid/master.pid")
+    if [[ -n $mpid ]] && is_our_postfix "$mpid"; then
+        kill -TERM "$mpid" 2>/dev/null || true   # master terminates its children, then exits
+    else
+        # shellcheck disable=SC2086
+        kill -TERM $pids 2>/dev/null || true
     fi
+    # The wrapper's session contains every Postfix process of this instance.
+    for pid in $pids $mpid; do sids+=("$pid"); done
+    wait_gone "$STOP_TIMEOUT" "${sids[@]}" || info "warning: some postfix processes of $DIR survived"
     rm -f "$DIR/postfix.pid"
+    return 0
+}
+
+# launch_postfix: starts Postfix in the foreground of its own session (setsid without fork: $! is
+# the session id), logging into DIR/postfix.log.
+launch_postfix() {
+    info "starting postfix ($DIR)"
+    {
+        echo "==== $(date '+%F %T') start-fg"
+        exec setsid postfix -c "$PF_CONF" start-fg
+    } </dev/null >>"$DIR/postfix.log" 2>&1 &
+    STARTED_PF_PID=$!
+    echo "$STARTED_PF_PID" >"$DIR/postfix.pid"
+}
+
+do_stop() {
+    local dpid stopped=0
+    # Postfix first: it is the one that would otherwise try to deliver into a vanishing Dovecot.
+    stop_postfix && stopped=1
 
     dpid=$(dovecot_pid)
     if [[ -n $dpid ]]; then
@@ -583,14 +599,7 @@ do_start() {
     dovecot -c "$DOVECOT_CONF" </dev/null >"$DIR/dovecot-start.log" 2>&1 ||
         fail_start "dovecot did not start"
 
-    # Postfix in the foreground of its own session (setsid without fork: $! is the session id).
-    info "starting postfix ($DIR)"
-    {
-        echo "==== $(date '+%F %T') start-fg"
-        exec setsid postfix -c "$PF_CONF" start-fg
-    } </dev/null >>"$DIR/postfix.log" 2>&1 &
-    STARTED_PF_PID=$!
-    echo "$STARTED_PF_PID" >"$DIR/postfix.pid"
+    launch_postfix
 
     # Wait until the servers greet with OUR banner (not just "something listens"), bounded.
     # Each listener is probed until it has answered once (keeps the probe noise in the logs down).
@@ -646,6 +655,29 @@ do_start_dovecot() {
     done
 }
 
+# stop-postfix / start-postfix: an SMTP outage while IMAP stays up (mail already delivered stays
+# readable; new mail and Loket's outgoing mail wait).
+do_stop_postfix() {
+    stop_postfix || info "postfix of $DIR was not running"
+}
+
+do_start_postfix() {
+    [[ -r $DIR/ports.env ]] || die "$DIR/ports.env missing: start the whole stack first"
+    # shellcheck disable=SC1091
+    . "$DIR/ports.env"
+    [[ -z $(postfix_pids) ]] || die "postfix of $DIR is already running"
+    edit_alternate add
+    touch "$PF_QUEUE/quick-start"
+    launch_postfix
+    local deadline=$((SECONDS + START_TIMEOUT)) line
+    while :; do
+        line=$(greeting "$SMTP_PORT" QUIT) && [[ $line == *"loket-mailstack-$ID"* ]] && break
+        [[ -n $(postfix_pids) ]] || die "postfix exited during start-up (see $DIR/postfix.log)"
+        ((SECONDS < deadline)) || die "postfix not ready within ${START_TIMEOUT}s"
+        sleep 0.1
+    done
+}
+
 do_status() {
     local dpid ppids ports=""
     dpid=$(dovecot_pid)
@@ -671,7 +703,7 @@ start)
     set_paths "$(cd "$2" && pwd -P)"
     do_start
     ;;
-stop | status | stop-dovecot | start-dovecot)
+stop | status | stop-dovecot | start-dovecot | stop-postfix | start-postfix)
     if [[ ! -d $2 ]]; then
         [[ $cmd == stop ]] && { info "not running ($2 does not exist)"; exit 0; }
         echo "dovecot: stopped; postfix: stopped; no such directory $2"; exit 3

@@ -411,22 +411,6 @@ fn restart_mid_backlog_loses_and_duplicates_nothing() {
 }
 
 #[test]
-fn dovecot_restart_is_survived() {
-    let s = stack();
-    let loket = Loket::start(Options::default());
-    let user = unique("restart");
-    s.send(&user, &loket.address, "Sebelum restart", "satu", "");
-    s.wait_mail(&user, 1, WAIT);
-    s.stop_imap();
-    std::thread::sleep(Duration::from_secs(2));
-    s.start_imap();
-    s.send(&user, &loket.address, "Sesudah restart", "dua", "");
-    s.wait_mail(&user, 2, Duration::from_secs(60));
-    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 2);
-    assert!(loket.log().contains("reconnecting"), "the outage is logged");
-}
-
-#[test]
 fn sigterm_stops_cleanly_and_quickly() {
     let s = stack();
     let mut loket = Loket::start(Options::default());

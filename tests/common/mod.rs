@@ -211,6 +211,15 @@ impl Stack {
     pub fn start_imap(&self) {
         run_script(&["start-dovecot", &self.dir.display().to_string()]);
     }
+
+    /// Stops Postfix only: an SMTP outage (Dovecot keeps serving what was delivered).
+    pub fn stop_smtp(&self) {
+        run_script(&["stop-postfix", &self.dir.display().to_string()]);
+    }
+
+    pub fn start_smtp(&self) {
+        run_script(&["start-postfix", &self.dir.display().to_string()]);
+    }
 }
 
 fn run_script(args: &[&str]) {
@@ -271,6 +280,8 @@ pub struct Options {
     pub language: &'static str,
     pub extra: String,
     pub poll_interval: &'static str,
+    /// `helpdesk.ack_rate_limit`; the default (5 per hour) when `None`.
+    pub ack_rate_limit: Option<u32>,
 }
 
 impl Default for Options {
@@ -279,6 +290,7 @@ impl Default for Options {
             language: "id",
             extra: String::new(),
             poll_interval: "2s",
+            ack_rate_limit: None,
         }
     }
 }
@@ -297,6 +309,7 @@ address = "{address}"
 name = "IT Helpdesk"
 tag_prefix = "HD"
 language = "{lang}"
+ack_rate_limit = {ack_limit}
 
 [imap]
 host = "127.0.0.1"
@@ -319,6 +332,7 @@ path = "{db}"
 {extra}
 "#,
             lang = opts.language,
+            ack_limit = opts.ack_rate_limit.unwrap_or(5),
             imap = s.imap_port,
             smtp = s.smtp_port,
             poll = opts.poll_interval,
