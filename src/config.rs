@@ -54,9 +54,146 @@ pub struct Config {
     pub approvals: Approvals,
     #[serde(default)]
     pub departments: Vec<crate::decide::approval::Department>,
+    /// Who receives the daily digest (and the monthly recap), each for their categories.
+    #[serde(default)]
+    pub managers: Vec<Manager>,
+    #[serde(default)]
+    pub digest: Digest,
+    /// Ticket priorities with their SLA targets, most urgent first (default P1, P2, P3).
+    #[serde(default = "crate::decide::rules::default_priorities")]
+    pub priorities: Vec<crate::decide::rules::Priority>,
+    /// Impact x urgency -> priority; derived from `priorities` when not given.
+    #[serde(default)]
+    pub matrix: Option<crate::decide::rules::Matrix>,
+    #[serde(default)]
+    pub categories: Vec<crate::decide::rules::Category>,
+    /// Defaults for mail no rule classifies, and the subject words that raise urgency.
+    #[serde(default)]
+    pub classify: crate::decide::rules::Classify,
+    /// `[[rules]]`, checked at load with errors that name the rule's index and key.
+    #[serde(default)]
+    pub rules: crate::decide::rules::Rules,
     /// `calendar` checked and built once at load (a holidays file is read then, not per use).
     #[serde(skip)]
     business: Option<crate::decide::calendar::Calendar>,
+}
+
+/// `[[managers]]`: someone who gets the daily digest, counted over the tickets of their
+/// categories.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manager {
+    pub email: String,
+    pub name: String,
+    /// The categories whose tickets their digest counts ("*" = all; uncategorised tickets
+    /// count only under "*").
+    #[serde(default = "default_categories")]
+    pub categories: Vec<String>,
+}
+
+/// `[digest]`: when managers get their daily digest, and whether the monthly recap is mailed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Digest {
+    /// Local time ("HH:MM", `helpdesk.timezone`) from which the day's digest goes out.
+    #[serde(default = "default_digest_time")]
+    pub time: String,
+    /// Days of the week a digest goes out. Each digest covers the days since the previous
+    /// one, so with the default (Monday to Friday) Monday's tells of Friday to Sunday.
+    #[serde(default = "default_digest_days")]
+    pub days: Vec<String>,
+    /// Mail the previous month's recap (CSV attached) on the first working day of a month.
+    #[serde(default)]
+    pub monthly: bool,
+    /// `time`, checked at load.
+    #[serde(skip)]
+    pub local_time: chrono::NaiveTime,
+    /// `days` as flags, Monday first, checked at load.
+    #[serde(skip)]
+    pub weekdays: [bool; 7],
+}
+
+impl Default for Digest {
+    fn default() -> Self {
+        Digest {
+            time: default_digest_time(),
+            days: default_digest_days(),
+            monthly: false,
+            local_time: chrono::NaiveTime::from_hms_opt(7, 30, 0).unwrap_or_default(),
+            weekdays: [true, true, true, true, true, false, false],
+        }
+    }
+}
+
+fn default_digest_time() -> String {
+    "07:30".into()
+}
+
+fn default_digest_days() -> Vec<String> {
+    ["mon", "tue", "wed", "thu", "fri"]
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
+}
+
+impl Config {
+    /// `[[managers]]` and `[digest]`.
+    fn validate_digest(&mut self) -> Result<(), ConfigError> {
+        for (i, m) in self.managers.iter_mut().enumerate() {
+            m.email = m.email.trim().to_ascii_lowercase();
+            if !is_plain_address(&m.email) {
+                return Err(invalid(
+                    &format!("managers[{i}].email"),
+                    format!("`{}` is not an e-mail address", m.email),
+                ));
+            }
+            if m.name.chars().any(char::is_control) {
+                return Err(invalid(
+                    &format!("managers[{i}].name"),
+                    "must not contain control characters",
+                ));
+            }
+            if m.categories.iter().all(|c| c.trim().is_empty()) {
+                return Err(invalid(
+                    &format!("managers[{i}].categories"),
+                    "needs at least one category, or \"*\" for all",
+                ));
+            }
+        }
+        for (i, m) in self.managers.iter().enumerate() {
+            // Two entries for one address would send that manager two digests a day.
+            if self.managers[..i].iter().any(|o| o.email == m.email) {
+                return Err(invalid(
+                    &format!("managers[{i}].email"),
+                    format!("`{}` is listed twice", m.email),
+                ));
+            }
+        }
+        let d = &mut self.digest;
+        d.local_time = chrono::NaiveTime::parse_from_str(d.time.trim(), "%H:%M").map_err(|_| {
+            invalid(
+                "digest.time",
+                format!("`{}` is not a time like \"07:30\"", d.time),
+            )
+        })?;
+        d.weekdays = [false; 7];
+        for (i, day) in d.days.iter().enumerate() {
+            let w: chrono::Weekday = day.trim().parse().map_err(|_| {
+                invalid(
+                    &format!("digest.days[{i}]"),
+                    format!("`{day}` is not a day (use mon, tue, wed, thu, fri, sat, sun)"),
+                )
+            })?;
+            d.weekdays[w.num_days_from_monday() as usize] = true;
+        }
+        if !d.weekdays.iter().any(|on| *on) {
+            return Err(invalid(
+                "digest.days",
+                "needs at least one day (leave out [[managers]] to send no digest)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[approvals]`: how long an approver may take.
@@ -353,7 +490,7 @@ fn default_categories() -> Vec<String> {
 }
 
 /// A humantime duration ("3s", "15m", "24h").
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(|e| {
         serde::de::Error::custom(format!(
@@ -510,6 +647,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_digest()?;
         self.business = Some(
             crate::decide::calendar::Calendar::new(&self.calendar, self.helpdesk.timezone)
                 .map_err(|(key, why)| invalid(&key, why))?,
@@ -547,6 +685,8 @@ impl Config {
                 ));
             }
         }
+        // After the technicians: a rule's assignee must be one of them, as normalised above.
+        crate::decide::rules::validate(self)?;
         Ok(())
     }
 
@@ -584,7 +724,7 @@ impl Config {
     }
 }
 
-fn is_plain_address(s: &str) -> bool {
+pub(crate) fn is_plain_address(s: &str) -> bool {
     let mut parts = s.split('@');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(local), Some(domain), None) => {

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, Technician};
 use crate::decide::lifecycle::{self, Change, Known, Plan};
+use crate::decide::rules;
 use crate::decide::sla::{self, Targets};
 use crate::outbound::{self, Ctx};
 use crate::store::{self, Ticket};
@@ -17,28 +18,31 @@ use crate::store::{self, Ticket};
 pub fn known(cfg: &Config) -> Known<'_> {
     Known {
         cfg,
-        priorities: vec!["P1".into(), "P2".into(), "P3".into()],
-        categories: vec![],
+        priorities: cfg.priorities.iter().map(|p| p.name.clone()).collect(),
+        categories: cfg.categories.iter().map(|c| c.name.clone()).collect(),
     }
 }
 
-/// The SLA targets of priority `name`, if it has any.
+/// The SLA targets of priority `name`, if it is a configured one.
 pub fn targets(cfg: &Config, name: Option<&str>) -> Option<Targets> {
-    let name = name?;
-    let mins = |m: u64| std::time::Duration::from_secs(m * 60);
-    // The defaults of the procedures Loket serves; `[[priorities]]` replaces them.
-    let (response, resolution, always_on) = match name {
-        "P1" => (mins(15), mins(240), true),
-        "P2" => (mins(60), mins(480), false),
-        "P3" => (mins(240), mins(48 * 60), false),
-        _ => return None,
-    };
-    let _ = cfg;
-    Some(Targets {
-        response,
-        resolution,
-        always_on,
-    })
+    rules::priority(cfg, name?).map(|p| p.targets())
+}
+
+/// Everyone told when a resolution target is breached or an approval is overdue: the
+/// `[[managers]]` and the extra `escalation.managers` addresses, each once.
+pub fn managers(cfg: &Config) -> Vec<crate::inbound::Address> {
+    let mut out: Vec<crate::inbound::Address> = Vec::new();
+    let all = cfg
+        .managers
+        .iter()
+        .map(|m| (Some(m.name.clone()), m.email.clone()))
+        .chain(cfg.escalation.managers.iter().map(|m| (None, m.clone())));
+    for (name, email) in all {
+        if !out.iter().any(|a| a.email == email) {
+            out.push(crate::inbound::Address { name, email });
+        }
+    }
+    out
 }
 
 /// Sets the SLA deadlines of `ticket` from its priority, counted from `start`.
@@ -323,16 +327,7 @@ pub fn sla_step(
     });
     outbound::to_technicians(conn, ctx, ticket, kind, extra.clone(), &responsible)?;
     if step == sla::Step::ResolutionBreach {
-        let managers = cfg
-            .escalation
-            .managers
-            .iter()
-            .map(|m| crate::inbound::Address {
-                name: None,
-                email: m.clone(),
-            })
-            .collect();
-        outbound::to_staff(conn, ctx, ticket, kind, extra, managers)?;
+        outbound::to_staff(conn, ctx, ticket, kind, extra, managers(cfg))?;
     }
     if let Some(plan) = escalated {
         commit(conn, ctx, ticket, &plan, "loket", None)?;
@@ -639,16 +634,6 @@ pub fn approval_overdue(
         "approval_overdue",
         &approval.approver,
     )?;
-    let managers = ctx
-        .cfg
-        .escalation
-        .managers
-        .iter()
-        .map(|m| crate::inbound::Address {
-            name: None,
-            email: m.clone(),
-        })
-        .collect();
     outbound::to_staff(
         conn,
         ctx,
@@ -658,7 +643,7 @@ pub fn approval_overdue(
             "approver": approval.approver,
             "requested_local": ctx.local_time(approval.requested_at),
         }),
-        managers,
+        managers(ctx.cfg),
     )?;
     Ok(())
 }

@@ -16,6 +16,7 @@
 pub mod clock;
 pub mod config;
 pub mod decide;
+pub mod digest;
 pub mod effects;
 pub mod inbound;
 pub mod outbound;

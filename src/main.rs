@@ -51,6 +51,62 @@ enum Command {
         #[command(subcommand)]
         command: TicketsCommand,
     },
+    /// Try the category and priority rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// The managers' daily digest: preview it, or send it now.
+    #[command(
+        after_help = "Examples:\n  loket digest --preview --date 2026-11-23 --out digest.html\n  \
+                      loket digest --send --manager rina@example.co.id"
+    )]
+    Digest {
+        /// Print the text version and write the HTML (chart included) to --out.
+        #[arg(long, conflicts_with = "send", required_unless_present = "send")]
+        preview: bool,
+        /// Queue the digest to the managers and deliver it over SMTP now.
+        #[arg(long)]
+        send: bool,
+        /// The digest as sent on this local date, YYYY-MM-DD (it covers the day or days
+        /// before); default today. Backlog figures are always as of now.
+        #[arg(long)]
+        date: Option<String>,
+        /// Only this manager, for their categories (--preview without it: every category).
+        #[arg(long)]
+        manager: Option<String>,
+        /// Where --preview writes the HTML.
+        #[arg(long, default_value = "digest.html")]
+        out: PathBuf,
+    },
+    /// The monthly recap: every ticket created in a month (helpdesk time zone), one line each.
+    #[command(
+        after_help = "Example:\n  loket report --month 2026-11 --format csv --out hd-2026-11.csv"
+    )]
+    Report {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        #[arg(long, default_value = "csv", value_parser = ["csv", "html"])]
+        format: String,
+        /// Output file; standard output when not given.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Classify one saved message as a new ticket would be. Changes nothing.
+    ///
+    /// Prints the parsed fields, every rule with matched or not and why, and the resulting
+    /// category, priority and SLA targets. Reads the config and the file only: no database,
+    /// no network.
+    #[command(after_help = "Example:\n  loket rules test --config loket.toml message.eml")]
+    Test {
+        /// The raw message (RFC 5322, as an .eml file).
+        message: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -98,6 +154,21 @@ fn main() -> ExitCode {
         Command::Tickets { command } => Config::load(&cli.config)
             .map_err(Into::into)
             .and_then(|cfg| tickets(cfg, command)),
+        Command::Rules { command } => Config::load(&cli.config)
+            .map_err(Into::into)
+            .and_then(|cfg| rules(&cfg, command)),
+        Command::Digest {
+            preview,
+            send: _,
+            date,
+            manager,
+            out,
+        } => Config::load(&cli.config)
+            .map_err(Into::into)
+            .and_then(|cfg| digest(cfg, preview, date.as_deref(), manager.as_deref(), &out)),
+        Command::Report { month, format, out } => Config::load(&cli.config)
+            .map_err(Into::into)
+            .and_then(|cfg| report(cfg, &month, &format, out.as_deref())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -214,6 +285,20 @@ fn check(cfg: Config) -> Result<()> {
     Ok(())
 }
 
+/// `loket rules test`: no database, no network; only the config and the message file are read.
+fn rules(cfg: &Config, command: RulesCommand) -> Result<()> {
+    match command {
+        RulesCommand::Test { message } => {
+            let raw = std::fs::read(&message)
+                .with_context(|| format!("cannot read {}", message.display()))?;
+            let msg = inbound::parse::parse(&raw)
+                .with_context(|| format!("{} is not a mail message", message.display()))?;
+            print!("{}", loket::decide::rules::explain(cfg, &msg));
+        }
+    }
+    Ok(())
+}
+
 fn parse_ticket_ref(s: &str, prefix: &str) -> Result<i64> {
     let digits = s
         .trim()
@@ -320,6 +405,63 @@ fn tickets(cfg: Config, command: TicketsCommand) -> Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// `loket digest`: --preview prints the text and writes the HTML; --send queues the digest and
+/// delivers it at once, so it works whether or not the daemon runs.
+fn digest(
+    cfg: Config,
+    preview: bool,
+    date: Option<&str>,
+    manager: Option<&str>,
+    out: &std::path::Path,
+) -> Result<()> {
+    let date = date
+        .map(|d| {
+            chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                .with_context(|| format!("--date `{d}` is not a date like 2026-11-23"))
+        })
+        .transpose()?;
+    let env = daemon::env(cfg)?;
+    let mut conn = store::open(&env.cfg.database.path)?;
+    if preview {
+        let d = loket::digest::preview(&conn, &env, date, manager)?;
+        println!("Subject: {}\n\n{}", d.rendered.subject, d.rendered.text);
+        std::fs::write(out, &d.rendered.html)
+            .with_context(|| format!("writing the HTML preview to {}", out.display()))?;
+        eprintln!("loket: HTML written to {}", out.display());
+        return Ok(());
+    }
+    let ids = loket::digest::queue_now(&mut conn, &env, date, manager)?;
+    let db = std::sync::Mutex::new(conn);
+    // lettre's pooled transport spawns its pool task on creation: build it inside the runtime.
+    let rt = tokio::runtime::Runtime::new()?;
+    for line in rt.block_on(loket::digest::deliver(
+        &db,
+        &env.cfg,
+        env.clock.clone(),
+        &ids,
+    ))? {
+        println!("digest {line}");
+    }
+    Ok(())
+}
+
+/// `loket report`: the month's recap to a file or standard output.
+fn report(cfg: Config, month: &str, format: &str, out: Option<&std::path::Path>) -> Result<()> {
+    use loket::clock::Clock;
+    use loket::digest::report::{Format, Month};
+    let month = Month::parse(month)?;
+    let format = Format::parse(format)?;
+    let conn = store::open(&cfg.database.path)?;
+    let now = loket::clock::SystemClock.now();
+    let text = loket::digest::month_report(&conn, &cfg, month, format, now)?;
+    match out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("writing the report to {}", path.display()))?,
+        None => print!("{text}"),
     }
     Ok(())
 }

@@ -13,15 +13,12 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::config::{Assignment, Technician};
 use crate::decide::{self, Action, Facts};
-use crate::decide::{commands, lifecycle, quote};
+use crate::decide::{approval, commands, lifecycle, quote, rules};
 use crate::effects;
 use crate::inbound::{Inbound, parse};
 use crate::outbound::{self, render::Renderer};
 use crate::store::{self, mailbox};
 use crate::thread::{self, Placement};
-
-/// The priority of a ticket no rule classified.
-const DEFAULT_PRIORITY: &str = "P3";
 
 /// What the pipeline needs, shared by every task.
 #[derive(Clone)]
@@ -189,7 +186,11 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 .from
                 .as_ref()
                 .context("decide guarantees a sender for new tickets")?;
-            let lang = cfg.helpdesk.language.as_str();
+            let class = rules::evaluate(cfg, &msg);
+            let lang = class
+                .language
+                .as_deref()
+                .unwrap_or(cfg.helpdesk.language.as_str());
             let mut subject = thread::strip_tags(&msg.subject, &cfg.helpdesk.tag_prefix);
             if subject.is_empty() {
                 subject = if lang == "id" {
@@ -203,15 +204,22 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 Placement::Existing { ticket, .. } => Some(ticket.id),
                 Placement::New { .. } => None,
             };
-            let category: Option<&str> = None;
-            let level_one = lifecycle::candidates(cfg, 1, category);
-            let owner = match cfg.lifecycle.assignment {
-                Assignment::RoundRobin => {
+            let category = class.category.as_deref();
+            let level = i64::from(class.level.max(1));
+            let candidates = lifecycle::candidates(cfg, level, category);
+            let by_rule = class.assignee.as_deref().and_then(|a| cfg.technician(a));
+            let by_turn = match (by_rule, cfg.lifecycle.assignment) {
+                (None, Assignment::RoundRobin) => {
                     let last = store::tickets::last_round_robin(&tx)?;
-                    lifecycle::next_in_turn(&level_one, last.as_deref())
+                    lifecycle::next_in_turn(&candidates, last.as_deref())
                 }
-                Assignment::FirstReply => None,
+                _ => None,
             };
+            let owner = by_rule.or(by_turn);
+            let approver = class
+                .approval
+                .as_deref()
+                .map(|spec| approval::approver(spec, &sender.email, &cfg.departments));
             let id = store::tickets::insert(
                 &tx,
                 &store::tickets::NewTicket {
@@ -219,9 +227,9 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                     requester_email: &sender.email,
                     requester_name: sender.name.as_deref(),
                     status: "open",
-                    priority: Some(DEFAULT_PRIORITY),
+                    priority: Some(&class.priority),
                     category,
-                    level: 1,
+                    level,
                     owner: owner.map(|t| t.email.as_str()),
                     language: lang,
                     parent_id: parent,
@@ -249,18 +257,57 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 store::events::add(&tx, Some(id), now, "loket", "threading", &note)?;
                 tracing::warn!(ticket = id, note, "tag or reference not followed");
             }
-            if let Some(owner) = owner {
+            for rule in class.matched() {
+                store::events::add(&tx, Some(id), now, "loket", "rule", &rule.to_string())?;
+            }
+            store::events::add(
+                &tx,
+                Some(id),
+                now,
+                "loket",
+                "classified",
+                &class.to_string(),
+            )?;
+            if let Some(owner) = by_turn {
                 // The detail is the bare address: the next round-robin turn reads it back.
                 store::events::add(&tx, Some(id), now, "loket", "assigned", &owner.email)?;
+            }
+            if let Some(owner) = by_rule {
+                store::events::add(
+                    &tx,
+                    Some(id),
+                    now,
+                    "loket",
+                    "assigned_by_rule",
+                    &owner.email,
+                )?;
             }
             let ticket = store::tickets::get(&tx, id)?.context("ticket just inserted")?;
             effects::start_sla(&tx, cfg, &ticket, now)?;
             let clock = store::tickets::sla_clock(&tx, id)?;
+            let approver = match approver {
+                Some(Some(a)) => Some(a),
+                Some(None) => {
+                    // "manager" with no department for this requester: nobody to ask. The
+                    // technicians see it in the events and decide; the ticket is not stuck.
+                    store::events::add(
+                        &tx,
+                        Some(id),
+                        now,
+                        "loket",
+                        "approval_unresolved",
+                        "the rules ask for the requester's manager, and no [[departments]] entry lists the requester",
+                    )?;
+                    None
+                }
+                None => None,
+            };
             let ack_extra = serde_json::json!({
                 "sla": {
                     "response_local": clock.response_due.map(|t| ctx.local_time(t)),
                     "resolution_local": clock.resolution_due.map(|t| ctx.local_time(t)),
                 },
+                "approval": approver.as_ref().map(|a| serde_json::json!({"approver": a})),
             });
             let acknowledged = if decision.acknowledge {
                 match outbound::ack(&tx, &ctx, &ticket, &msg, ack_extra) {
@@ -296,8 +343,18 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 store::events::add(&tx, Some(id), now, "loket", "ack_suppressed", &why)?;
                 false
             };
-            effects::notify_technicians(&tx, &ctx, &ticket, &level_one, "new", None)?;
-            tracing::info!(ticket = id, acknowledged, "ticket created");
+            if class.escalate {
+                let names: Vec<String> = class.matched().map(|r| r.to_string()).collect();
+                effects::security_alert(&tx, &ctx, &ticket, &names.join("; "))?;
+            }
+            match &approver {
+                // Technicians hear of it once it is approved.
+                Some(a) => {
+                    effects::request_approval(&tx, &ctx, &ticket, a)?;
+                }
+                None => effects::notify_technicians(&tx, &ctx, &ticket, &candidates, "new", None)?,
+            }
+            tracing::info!(ticket = id, acknowledged, priority = %class.priority, category = ?class.category, "ticket created");
             Outcome::Created {
                 ticket: id,
                 acknowledged,

@@ -20,7 +20,11 @@ use crate::store;
 
 /// Runs every due job once; returns how many tickets changed.
 pub fn tick(conn: &mut Connection, env: &Env) -> Result<usize> {
-    Ok(sla_steps(conn, env)? + auto_close(conn, env)? + approvals(conn, env)?)
+    Ok(sla_steps(conn, env)?
+        + auto_close(conn, env)?
+        + approvals(conn, env)?
+        // The digest counts mails queued, not tickets: either way the sender has work.
+        + crate::digest::run_due(conn, env)?)
 }
 
 /// Approvals without a decision: one reminder to the approver after `approvals.remind_after`,
@@ -35,6 +39,8 @@ fn approvals(conn: &mut Connection, env: &Env) -> Result<usize> {
         if a.reminded_at.is_some() && (a.escalated_at.is_some() || a.requested_at > escalate) {
             continue;
         }
+        // One writer at a time across the daemon (see store::WRITE_GATE), per ticket.
+        let _gate = store::WRITE_GATE.blocking_lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(ticket) = store::tickets::get(&tx, a.ticket_id)? else {
             continue;
@@ -69,6 +75,8 @@ fn sla_steps(conn: &mut Connection, env: &Env) -> Result<usize> {
     let horizon = now + chrono::Duration::days(60);
     let mut done = 0;
     for (candidate, _) in store::tickets::sla_running(conn, horizon)? {
+        // One writer at a time across the daemon (see store::WRITE_GATE), per ticket.
+        let _gate = store::WRITE_GATE.blocking_lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(ticket) = store::tickets::get(&tx, candidate.id)? else {
             continue;
@@ -102,6 +110,8 @@ fn auto_close(conn: &mut Connection, env: &Env) -> Result<usize> {
     let due = store::tickets::resolved_before(conn, cutoff)?;
     let mut closed = 0;
     for candidate in due {
+        // One writer at a time across the daemon (see store::WRITE_GATE), per ticket.
+        let _gate = store::WRITE_GATE.blocking_lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Read again inside the transaction: a reply may have reopened it since the query.
         let Some(ticket) = store::tickets::get(&tx, candidate.id)? else {

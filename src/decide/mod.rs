@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod commands;
 pub mod lifecycle;
 pub mod quote;
+pub mod rules;
 pub mod sla;
 
 use crate::inbound::{AutoKind, Inbound};
@@ -177,6 +178,7 @@ mod tests {
             auto,
             bounce_refs: vec![],
             authentication_results: vec![],
+            headers: vec![],
             content_hash: "h".into(),
             raw_size: 10,
         }

@@ -386,7 +386,10 @@ async fn fetch_new(
                     uid_validity,
                     uid,
                 };
-                match pipeline::process(conn, &env2, &raw, &source) {
+                let gate = store::WRITE_GATE.blocking_lock();
+                let result = pipeline::process(conn, &env2, &raw, &source);
+                drop(gate);
+                match result {
                     Ok(outcome) => done.push((uid, outcome)),
                     Err(e) => {
                         tracing::error!(uid, error = %format!("{e:#}"), "message not stored; will retry");

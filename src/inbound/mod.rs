@@ -70,6 +70,9 @@ pub struct Inbound {
     pub bounce_refs: Vec<String>,
     /// Raw values of every Authentication-Results header (used by sender authentication).
     pub authentication_results: Vec<String>,
+    /// Every top-level header field in message order: the name as written and the value
+    /// unfolded and trimmed but not MIME-decoded (for `[[rules]]` header conditions).
+    pub headers: Vec<(String, String)>,
     /// Hex SHA-256 of the raw message with the headers that transport adds on the way removed
     /// (Received, Return-Path, Delivered-To, X-Original-To, Authentication-Results, ARC-*,
     /// Received-SPF, X-Spam-*, ...): two deliveries of the same message hash the same, while

@@ -154,6 +154,10 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, Refusal> {
     let authentication_results = named(headers, "Authentication-Results")
         .map(|h| unfolded_value(input, h))
         .collect();
+    let header_fields = headers
+        .iter()
+        .map(|h| (h.name.as_str().to_string(), unfolded_value(input, h)))
+        .collect();
 
     Ok(Inbound {
         message_id,
@@ -171,6 +175,7 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, Refusal> {
         auto,
         bounce_refs,
         authentication_results,
+        headers: header_fields,
         content_hash,
         raw_size: raw.len(),
     })

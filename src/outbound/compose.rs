@@ -153,6 +153,97 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_graphic() && c != '<' && c != '>' && c != '"' && c != ',')
 }
 
+/// An image shown inside a report mail's HTML, which refers to it as `cid:<content_id>`.
+pub struct Inline<'a> {
+    /// Without angle brackets, e.g. `trend.2026-11-23@example.test`.
+    pub content_id: &'a str,
+    pub content_type: &'a str,
+    pub data: &'a [u8],
+}
+
+/// A file attached to a report mail.
+pub struct Attached<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub data: &'a [u8],
+}
+
+/// A mail to staff that answers nothing and belongs to no ticket (the daily digest, the monthly
+/// recap): `Auto-Submitted: auto-generated` (RFC 3834), text and HTML as alternatives, the HTML
+/// with its inline images in multipart/related, attachments after them in multipart/mixed.
+pub fn compose_report(
+    env: &Envelope<'_>,
+    mail: &Rendered,
+    inline: &[Inline<'_>],
+    attachments: &[Attached<'_>],
+    message_id: String,
+) -> Result<Composed> {
+    use lettre::message::header::ContentType;
+    use lettre::message::{Attachment, SinglePart};
+
+    let content_type = |s: &str| {
+        ContentType::parse(s).with_context(|| format!("`{s}` is not a MIME content type"))
+    };
+    let from = mailbox(&Address {
+        name: Some(env.from_name.to_string()),
+        email: env.from_email.to_string(),
+    })?;
+    let mut b = lettre::Message::builder()
+        .from(from)
+        .subject(one_line(&mail.subject))
+        .message_id(Some(format!("<{message_id}>")))
+        .date(env.now.into())
+        .header(AutoSubmitted("auto-generated".into()));
+    let mut rcpt = Vec::new();
+    for a in env.to {
+        b = b.to(mailbox(a)?);
+        rcpt.push(a.email.clone());
+    }
+    for a in env.cc {
+        b = b.cc(mailbox(a)?);
+        rcpt.push(a.email.clone());
+    }
+    // The plain part first: clients show the last alternative they understand.
+    let alternative = MultiPart::alternative().singlepart(SinglePart::plain(mail.text.clone()));
+    let alternative = if inline.is_empty() {
+        alternative.singlepart(SinglePart::html(mail.html.clone()))
+    } else {
+        let mut related = MultiPart::related().singlepart(SinglePart::html(mail.html.clone()));
+        for i in inline {
+            if !valid_id(i.content_id) {
+                anyhow::bail!("`{}` cannot be a Content-ID", i.content_id);
+            }
+            related = related.singlepart(
+                Attachment::new_inline(i.content_id.to_string())
+                    .body(i.data.to_vec(), content_type(i.content_type)?),
+            );
+        }
+        alternative.multipart(related)
+    };
+    let body = if attachments.is_empty() {
+        alternative
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(alternative);
+        for a in attachments {
+            mixed = mixed.singlepart(
+                Attachment::new(one_line(a.filename))
+                    .body(a.data.to_vec(), content_type(a.content_type)?),
+            );
+        }
+        mixed
+    };
+    let msg = b
+        .multipart(body)
+        .context("building the outgoing report message")?;
+    rcpt.dedup();
+    Ok(Composed {
+        message_id,
+        envelope_from: env.from_email.to_string(),
+        rcpt,
+        raw: msg.formatted(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

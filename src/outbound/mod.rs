@@ -55,6 +55,12 @@ impl Ctx<'_> {
                 "level": t.level,
                 "owner": t.owner,
                 "owner_name": owner_name,
+                "priority_label": t.priority.as_deref()
+                    .and_then(|p| crate::decide::rules::priority(self.cfg, p))
+                    .map(|p| p.label.clone()),
+                "category_label": t.category.as_deref()
+                    .and_then(|c| crate::decide::rules::category(self.cfg, c))
+                    .map(|c| c.label.clone()),
                 "status_label": status_label(lang, &t.status),
                 "level_label": level_label(lang, t.level),
                 "created_local": self.local_time(t.created_at),
@@ -351,4 +357,50 @@ pub fn to_staff(
         },
     )
     .map(Some)
+}
+
+/// A mail about no ticket to people inside the organisation (the managers' digest and monthly
+/// recap), in `lang`: rendered, composed with its inline images and attachments, and written to
+/// the outbox (no ticket, so nothing threads back to one) inside the caller's transaction.
+/// Returns the outbox id.
+#[allow(clippy::too_many_arguments)]
+pub fn queue_report(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    kind: &str,
+    lang: &str,
+    data: &Value,
+    to: &[Address],
+    inline: &[compose::Inline<'_>],
+    attachments: &[compose::Attached<'_>],
+) -> Result<i64> {
+    let rendered = ctx.renderer.render(kind, lang, data)?;
+    let composed = compose::compose_report(
+        &Envelope {
+            from_name: &ctx.cfg.helpdesk.name,
+            from_email: &ctx.cfg.helpdesk.address,
+            to,
+            cc: &[],
+            in_reply_to: None,
+            references: &[],
+            ticket_tag: None,
+            now: ctx.now,
+        },
+        &rendered,
+        inline,
+        attachments,
+        new_message_id(ctx.cfg.domain(), None),
+    )?;
+    store::outbox::enqueue(
+        conn,
+        &store::outbox::NewMail {
+            ticket_id: None,
+            kind,
+            message_id: &composed.message_id,
+            envelope_from: &composed.envelope_from,
+            rcpt: &composed.rcpt.join(","),
+            raw: &composed.raw,
+            now: ctx.now,
+        },
+    )
 }

@@ -64,6 +64,9 @@ const BUILTIN: &[Builtin] = builtin![
     ("approval_overdue", text),
     ("approved", text),
     ("approval_refused", text),
+    // To managers (digest).
+    ("digest", html),
+    ("digest_monthly", text),
 ];
 
 /// The kinds of mail there are templates for.

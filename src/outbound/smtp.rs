@@ -88,6 +88,10 @@ pub async fn send_due(
                 return Ok(sent);
             }
             let result = send_one(transport, &mail).await;
+            // Between the server's acceptance and this commit a crash means a duplicate: wait
+            // for the write gate (at most one pipeline transaction), not for SQLite's busy
+            // handler.
+            let _gate = store::WRITE_GATE.lock().await;
             let conn = db.lock().unwrap_or_else(|p| p.into_inner());
             match result {
                 Ok(()) => {

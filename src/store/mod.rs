@@ -8,6 +8,7 @@ pub mod mailbox;
 pub mod messages;
 pub mod outbox;
 pub mod quarantine;
+pub mod reports;
 pub mod tickets;
 
 use std::path::Path;
@@ -31,6 +32,13 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0003_approvals.sql"),
     ),
 ];
+
+/// One writer at a time, in arrival order, across the daemon's tasks. SQLite would serialise the
+/// writers anyway, but its busy handler sleeps and retries, so a task that writes back to back
+/// (the IMAP backlog) can starve another (the sender marking a mail as sent) for a long time.
+/// A sent-but-not-yet-marked mail is exactly what a crash turns into a duplicate, so the sender
+/// must get its turn at once: tokio's mutex is fair (first come, first served).
+pub static WRITE_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
