@@ -222,8 +222,9 @@ fn commands_from_a_requester_are_plain_text() {
     assert_eq!(status(&desk.loket, 1), "open");
     assert_eq!(
         desk.loket
-            .count("SELECT COUNT(*) FROM tickets WHERE priority IS NOT NULL"),
-        0
+            .count("SELECT COUNT(*) FROM tickets WHERE priority = 'P3'"),
+        1,
+        "the default priority, not the requester's P1"
     );
     assert_eq!(s.mailbox(&user).len(), 1, "only the acknowledgement");
 }

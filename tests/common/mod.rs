@@ -42,24 +42,37 @@ pub fn stack() -> &'static Stack {
             .tempdir()
             .expect("temp dir")
             .keep();
-        let (imap, imaps, lmtp, smtp) = (free_port(), free_port(), free_port(), free_port());
         let script = repo().join("scripts/mailstack.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg("start")
-            .arg(&dir)
-            .env("IMAP_PORT", imap.to_string())
-            .env("IMAPS_PORT", imaps.to_string())
-            .env("LMTP_PORT", lmtp.to_string())
-            .env("SMTP_PORT", smtp.to_string())
-            .output()
-            .expect("running scripts/mailstack.sh");
-        assert!(
-            out.status.success(),
-            "mail stack did not start:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // A port found free can be taken by someone else before Dovecot or Postfix binds it
+        // (other test binaries, other builds): try again with fresh ports.
+        let mut attempt = 0;
+        let (imap, imaps, smtp) = loop {
+            attempt += 1;
+            let (imap, imaps, lmtp, smtp) = (free_port(), free_port(), free_port(), free_port());
+            let out = Command::new("bash")
+                .arg(&script)
+                .arg("start")
+                .arg(&dir)
+                .env("IMAP_PORT", imap.to_string())
+                .env("IMAPS_PORT", imaps.to_string())
+                .env("LMTP_PORT", lmtp.to_string())
+                .env("SMTP_PORT", smtp.to_string())
+                .output()
+                .expect("running scripts/mailstack.sh");
+            if out.status.success() {
+                break (imap, imaps, smtp);
+            }
+            assert!(
+                attempt < 3,
+                "mail stack did not start (3 attempts):\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            eprintln!(
+                "mail stack start failed, retrying with other ports:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
         // Stops the stack once this process is gone, whatever way it ends.
         let watchdog = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; bash '{script}' stop '{dir}' >/dev/null 2>&1; rm -rf '{dir}'",
