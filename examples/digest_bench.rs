@@ -37,21 +37,8 @@ const CATEGORIES: &[&str] = &[
     "network", "email", "printer", "hardware", "access", "software", "hr", "finance",
 ];
 
+/// What the benchmark adds to `loket::fixtures::minimal_toml`.
 const CONFIG: &str = r#"
-[helpdesk]
-address = "helpdesk@example.test"
-[imap]
-host = "127.0.0.1"
-port = 1143
-tls = "none"
-username = "helpdesk@example.test"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-port = 2525
-tls = "none"
-[database]
-path = "unused.db"
 [[managers]]
 email = "head@example.test"
 name = "Head of IT"
@@ -265,7 +252,11 @@ fn scenario(name: &str, days: i64, now: DateTime<Utc>, month: Month) -> Result<(
     };
     let _ = std::fs::remove_file(&db);
     let cfg = Config::from_toml(
-        &format!("{CONFIG}{}", technicians_toml()),
+        &format!(
+            "{}{CONFIG}{}",
+            loket::fixtures::minimal_toml("helpdesk@example.test"),
+            technicians_toml()
+        ),
         Path::new("bench.toml"),
     )?;
     let clock = Arc::new(ManualClock::new(now));

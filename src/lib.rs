@@ -18,6 +18,7 @@ pub mod config;
 pub mod decide;
 pub mod digest;
 pub mod effects;
+pub mod fixtures;
 pub mod inbound;
 pub mod outbound;
 pub mod pipeline;

@@ -166,27 +166,13 @@ pub async fn run(
 mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
-    use crate::config::Config;
     use crate::outbound::render::Renderer;
     use crate::pipeline::{Source, process};
 
     fn env(clock: Arc<ManualClock>) -> Env {
-        let cfg = Config::from_toml(
+        let cfg = crate::fixtures::config(
+            "helpdesk@example.test",
             r#"
-[helpdesk]
-address = "helpdesk@example.test"
-[imap]
-host = "127.0.0.1"
-port = 1143
-tls = "none"
-username = "helpdesk@example.test"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-port = 2525
-tls = "none"
-[database]
-path = "x.db"
 [lifecycle]
 auto_close_after = "24h"
 [escalation]
@@ -199,7 +185,6 @@ email = "sari@example.test"
 name = "Sari"
 level = 2
 "#,
-            Path::new("t.toml"),
         )
         .expect("config");
         Env {

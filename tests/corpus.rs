@@ -534,31 +534,11 @@ fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
 #[test]
 fn corpus_goes_through_the_pipeline() {
     use loket::clock::{Clock, ManualClock};
-    use loket::config::Config;
     use loket::outbound::render::Renderer;
     use loket::pipeline::{self, Env, Outcome as Done, Source};
     use std::sync::Arc;
 
-    let cfg = Config::from_toml(
-        r#"
-[helpdesk]
-address = "helpdesk@example.co.id"
-[imap]
-host = "127.0.0.1"
-port = 1143
-tls = "none"
-username = "helpdesk@example.co.id"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-port = 2525
-tls = "none"
-[database]
-path = "unused.db"
-"#,
-        Path::new("corpus.toml"),
-    )
-    .expect("test config");
+    let cfg = loket::fixtures::config("helpdesk@example.co.id", "").expect("test config");
     let clock = Arc::new(ManualClock::new(
         "2026-11-23T02:00:00Z".parse().expect("start time"),
     ));

@@ -15,25 +15,13 @@ use loket::config::Config;
 use loket::digest;
 use loket::digest::figures::{self, Period, Scope};
 use loket::digest::report::{Format, Month};
+use loket::fixtures::minimal_toml;
 use loket::outbound::render::Renderer;
 use loket::pipeline::Env;
 use loket::store;
 
-const BASE: &str = r#"
-[helpdesk]
-address = "helpdesk@example.test"
-[imap]
-host = "127.0.0.1"
-port = 1143
-tls = "none"
-username = "helpdesk@example.test"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-port = 2525
-tls = "none"
-[database]
-path = "unused.db"
+/// What these tests add to `loket::fixtures::minimal_toml`.
+const STAFF: &str = r#"
 [[technicians]]
 email = "budi@example.test"
 name = "Budi"
@@ -59,7 +47,11 @@ categories = ["network"]
 "#;
 
 fn config(extra: &str) -> Config {
-    Config::from_toml(&format!("{BASE}{extra}"), Path::new("t.toml")).expect("config")
+    Config::from_toml(
+        &format!("{}{STAFF}{extra}", minimal_toml("helpdesk@example.test")),
+        Path::new("t.toml"),
+    )
+    .expect("config")
 }
 
 fn test_env(cfg: Config, clock: &Arc<ManualClock>) -> Env {
@@ -665,7 +657,8 @@ fn digest_mail_has_text_html_and_an_inline_png_the_html_refers_to() {
 
 #[test]
 fn english_digest_renders_too() {
-    let text = BASE.replace("[imap]", "language = \"en\"\n[imap]");
+    let text = format!("{}{STAFF}", minimal_toml("helpdesk@example.test"))
+        .replace("[imap]", "language = \"en\"\n[imap]");
     let cfg_en =
         Config::from_toml(&format!("{text}{MANAGERS}"), Path::new("t.toml")).expect("config");
     let clock = Arc::new(ManualClock::new(wib("2026-11-24T08:00:00")));
@@ -830,10 +823,13 @@ fn digest_config_is_checked_and_named() {
     );
     assert!(!cfg.digest.monthly);
     let err = |extra: &str| {
-        Config::from_toml(&format!("{BASE}{extra}"), Path::new("t.toml"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
+        Config::from_toml(
+            &format!("{}{STAFF}{extra}", minimal_toml("helpdesk@example.test")),
+            Path::new("t.toml"),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
     };
     assert!(err("[digest]\ntime = \"7.30\"\n").contains("digest.time"));
     assert!(err("[digest]\ndays = [\"mon\", \"someday\"]\n").contains("digest.days[1]"));

@@ -316,22 +316,9 @@ mod tests {
     use crate::decide::commands::parse;
 
     fn cfg() -> Config {
-        Config::from_toml(
+        crate::fixtures::config(
+            "helpdesk@example.test",
             r#"
-[helpdesk]
-address = "helpdesk@example.test"
-[imap]
-host = "127.0.0.1"
-port = 1143
-tls = "none"
-username = "helpdesk@example.test"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-port = 2525
-tls = "none"
-[database]
-path = "x.db"
 [[technicians]]
 email = "budi@example.test"
 name = "Budi Santoso"
@@ -344,7 +331,6 @@ email = "sari@example.test"
 name = "Sari"
 level = 2
 "#,
-            std::path::Path::new("t.toml"),
         )
         .expect("config")
     }
