@@ -62,6 +62,14 @@ pub fn start_sla(
     store::tickets::set_sla_clock(conn, ticket.id, &clock)
 }
 
+/// An address without a display name.
+fn bare(email: &str) -> crate::inbound::Address {
+    crate::inbound::Address {
+        name: None,
+        email: email.to_string(),
+    }
+}
+
 /// Who hears about a ticket among technicians: its owner, or the technicians of its level and
 /// category when nobody owns it.
 pub fn responsible<'c>(cfg: &'c Config, ticket: &Ticket) -> Vec<&'c Technician> {
@@ -349,10 +357,7 @@ pub fn security_alert(
         .escalation
         .security
         .iter()
-        .map(|a| crate::inbound::Address {
-            name: None,
-            email: a.clone(),
-        })
+        .map(|a| bare(a))
         .collect();
     store::events::add(
         conn,
@@ -440,10 +445,7 @@ pub fn request_approval(
             "text": text,
             "attachments": attachments,
         }),
-        vec![crate::inbound::Address {
-            name: None,
-            email: approver.to_string(),
-        }],
+        vec![bare(approver)],
     )?;
     Ok(t)
 }
@@ -532,10 +534,7 @@ pub fn approval_reply(
                 ticket,
                 "approval_refused",
                 json!({"why": why, "token_tag": token_tag(&approval.token)}),
-                vec![crate::inbound::Address {
-                    name: None,
-                    email: sender.to_string(),
-                }],
+                vec![bare(sender)],
             )?;
         }
         Some(Decision::Approved(note)) => {
@@ -611,10 +610,7 @@ pub fn approval_reminder(
             "text": text,
             "requested_local": ctx.local_time(approval.requested_at),
         }),
-        vec![crate::inbound::Address {
-            name: None,
-            email: approval.approver.clone(),
-        }],
+        vec![bare(&approval.approver)],
     )?;
     Ok(())
 }

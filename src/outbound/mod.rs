@@ -228,11 +228,11 @@ pub fn level_label(lang: &str, level: i64) -> String {
 /// A configured duration in words: "24 jam", "3 detik", "2 days".
 pub fn human_duration(lang: &str, d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    let (n, id, en) = if secs >= 86400 && secs % 86400 == 0 {
+    let (n, id, en) = if secs >= 86400 && secs.is_multiple_of(86400) {
         (secs / 86400, "hari", "day")
-    } else if secs >= 3600 && secs % 3600 == 0 {
+    } else if secs >= 3600 && secs.is_multiple_of(3600) {
         (secs / 3600, "jam", "hour")
-    } else if secs >= 60 && secs % 60 == 0 {
+    } else if secs >= 60 && secs.is_multiple_of(60) {
         (secs / 60, "menit", "minute")
     } else {
         (secs, "detik", "second")
