@@ -23,9 +23,18 @@ pub fn known(cfg: &Config) -> Known<'_> {
     }
 }
 
-/// The SLA targets of priority `name`, if it is a configured one.
-pub fn targets(cfg: &Config, name: Option<&str>) -> Option<Targets> {
-    rules::priority(cfg, name?).map(|p| p.targets())
+/// The SLA targets of a ticket: its priority's, with its category's overrides.
+pub fn targets(cfg: &Config, ticket: &Ticket) -> Option<Targets> {
+    let mut t = rules::priority(cfg, ticket.priority.as_deref()?)?.targets();
+    if let Some(c) = ticket
+        .category
+        .as_deref()
+        .and_then(|c| rules::category(cfg, c))
+    {
+        t.response = c.response.unwrap_or(t.response);
+        t.resolution = c.resolution.unwrap_or(t.resolution);
+    }
+    Some(t)
 }
 
 /// Everyone told when a resolution target is breached or an approval is overdue: the
@@ -53,7 +62,7 @@ pub fn start_sla(
     start: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
     let paused_at = store::tickets::sla_clock(conn, ticket.id)?.paused_at;
-    let clock = match targets(cfg, ticket.priority.as_deref()) {
+    let clock = match targets(cfg, ticket) {
         Some(t) => sla::deadlines(start, &t, &cfg.calendar()),
         None => sla::Clock::default(),
     };
@@ -152,7 +161,7 @@ pub fn commit(
         store::events::add(conn, Some(t.id), ctx.now, actor, kind, &detail)?;
         match change {
             Change::Status { from, to, note } => {
-                if let Some(targets) = targets(cfg, t.priority.as_deref()) {
+                if let Some(targets) = targets(cfg, t) {
                     let clock = store::tickets::sla_clock(conn, t.id)?;
                     let next = sla::on_status(clock, from, to, ctx.now, &targets, &cfg.calendar());
                     if next != clock {
@@ -394,7 +403,7 @@ fn set_status_quietly(
         t.closed_at = Some(ctx.now);
     }
     store::tickets::update(conn, &t, ctx.now)?;
-    if let Some(targets) = targets(ctx.cfg, t.priority.as_deref()) {
+    if let Some(targets) = targets(ctx.cfg, &t) {
         let clock = store::tickets::sla_clock(conn, t.id)?;
         let next = sla::on_status(clock, &from, to, ctx.now, &targets, &ctx.cfg.calendar());
         store::tickets::set_sla_clock(conn, t.id, &next)?;

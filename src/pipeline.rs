@@ -216,9 +216,15 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 _ => None,
             };
             let owner = by_rule.or(by_turn);
+            // A rule's approval, else the category's.
             let approver = class
                 .approval
                 .as_deref()
+                .or_else(|| {
+                    category
+                        .and_then(|c| rules::category(cfg, c))
+                        .and_then(|c| c.approval.as_deref())
+                })
                 .map(|spec| approval::approver(spec, &sender.email, &cfg.departments));
             let id = store::tickets::insert(
                 &tx,

@@ -82,7 +82,7 @@ fn sla_steps(conn: &mut Connection, env: &Env) -> Result<usize> {
             continue;
         };
         let clock = store::tickets::sla_clock(&tx, ticket.id)?;
-        let Some(targets) = effects::targets(cfg, ticket.priority.as_deref()) else {
+        let Some(targets) = effects::targets(cfg, &ticket) else {
             continue;
         };
         let ctx = outbound::Ctx {
@@ -584,5 +584,49 @@ level = 2
             )
             .expect("rejected mail");
         assert!(body.contains("hanya untuk tim infrastruktur"), "{body}");
+    }
+
+    #[test]
+    fn category_overrides_targets_and_requires_approval() {
+        let clock = Arc::new(ManualClock::new(
+            "2026-11-23T02:00:00Z".parse().expect("time"),
+        ));
+        let cfg = crate::fixtures::config(
+            "helpdesk@example.test",
+            r#"
+[[categories]]
+name = "cctv"
+response = "2h"
+approval = "boss@example.test"
+[[rules]]
+subject_any = ["cctv"]
+category = "cctv"
+"#,
+        )
+        .expect("config");
+        let env = Env {
+            cfg: Arc::new(cfg),
+            renderer: Arc::new(Renderer::new(None).expect("templates")),
+            clock: clock as Arc<dyn Clock>,
+        };
+        let mut conn = store::memory();
+        process(
+            &mut conn,
+            &env,
+            &mail("rina@example.test", "a@x", "Akses CCTV", "mohon"),
+            &Source::Stdin,
+        )
+        .expect("request");
+        let t = store::tickets::get(&conn, 1).expect("get").expect("ticket");
+        assert_eq!(t.category.as_deref(), Some("cctv"));
+        assert_eq!(t.status, "awaiting-approval");
+        // P3 (4 working hours) overridden to 2: Monday 09:00 WIB + 2h.
+        let clock = store::tickets::sla_clock(&conn, 1).expect("clock");
+        assert_eq!(
+            clock.response_due,
+            Some("2026-11-23T04:00:00Z".parse().expect("time"))
+        );
+        assert!(clock.paused_at.is_some());
+        assert_eq!(outbox_to(&conn, "approval_request", "boss@"), 1);
     }
 }

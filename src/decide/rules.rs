@@ -130,10 +130,35 @@ pub struct Category {
     /// unless a rule sets one.
     #[serde(default = "level_one")]
     pub level: u8,
+    /// Overrides of the priority's SLA targets for this category (e.g. a vendor-handled
+    /// category with longer resolution).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub response: Option<Duration>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub resolution: Option<Duration>,
+    /// Every ticket of this category needs this approval first: an address or "manager".
+    #[serde(default)]
+    pub approval: Option<String>,
 }
 
 fn level_one() -> u8 {
     1
+}
+
+fn de_opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+/// Checks an approval setting (`rules[i].approval`, `categories[i].approval`).
+fn validate_approval(key: &str, a: &mut String) -> Result<(), ConfigError> {
+    *a = a.trim().to_ascii_lowercase();
+    if a != "manager" && !is_plain_address(a) {
+        return Err(invalid(
+            key,
+            format!("{a:?} is neither an e-mail address nor \"manager\""),
+        ));
+    }
+    Ok(())
 }
 
 /// `[matrix]`: the priority for each impact (the outer keys) and urgency (the inner keys).
@@ -595,6 +620,14 @@ fn validate_categories(categories: &mut [Category]) -> Result<(), ConfigError> {
         if !(1..=3).contains(&c.level) {
             return Err(invalid(&key("level"), "must be 1, 2 or 3"));
         }
+        if let Some(a) = &mut c.approval {
+            validate_approval(&key("approval"), a)?;
+        }
+        for (k, d) in [("response", c.response), ("resolution", c.resolution)] {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(invalid(&key(k), "must be longer than zero"));
+            }
+        }
         let name = c.name.clone();
         if categories[..i]
             .iter()
@@ -722,13 +755,7 @@ fn check_rule(i: usize, rule: &mut Rule, cfg: &Config) -> Result<(), ConfigError
         ));
     }
     if let Some(a) = &mut rule.approval {
-        *a = a.trim().to_ascii_lowercase();
-        if a != "manager" && !is_plain_address(a) {
-            return Err(invalid(
-                &key("approval"),
-                format!("{a:?} is neither an e-mail address nor \"manager\""),
-            ));
-        }
+        validate_approval(&key("approval"), a)?;
     }
     if !rule.sets_something() {
         return Err(invalid(
