@@ -73,9 +73,45 @@ pub struct Config {
     /// `[[rules]]`, checked at load with errors that name the rule's index and key.
     #[serde(default)]
     pub rules: crate::decide::rules::Rules,
+    /// `[logging]`: how log lines look on standard error.
+    #[serde(default)]
+    pub logging: Logging,
+    /// `[metrics]`: the optional Prometheus endpoint; none when the section is left out.
+    #[serde(default)]
+    pub metrics: Option<Metrics>,
     /// `calendar` checked and built once at load (a holidays file is read then, not per use).
     #[serde(skip)]
     business: Option<crate::decide::calendar::Calendar>,
+}
+
+/// `[logging]`: the shape of the log lines on standard error (journald keeps them as they are).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Logging {
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for a log collector.
+    Json,
+}
+
+/// `[metrics]`: a small HTTP endpoint with Prometheus `/metrics` and `/healthz`. It has no
+/// authentication, so it listens on loopback only (a local Prometheus or node agent scrapes it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// A loopback address and port, like "127.0.0.1:9187".
+    pub listen: String,
+    /// `listen`, checked at load.
+    #[serde(skip)]
+    pub addr: Option<std::net::SocketAddr>,
 }
 
 /// `[[managers]]`: someone who gets the daily digest, counted over the tickets of their
@@ -685,6 +721,35 @@ impl Config {
                 ));
             }
         }
+        if let Some(m) = &mut self.metrics {
+            let listen = m.listen.trim();
+            // "localhost:9187" is what people write; it means the IPv4 loopback here.
+            let literal = match listen.strip_prefix("localhost:") {
+                Some(port) => format!("127.0.0.1:{port}"),
+                None => listen.to_string(),
+            };
+            let addr: std::net::SocketAddr = literal.parse().map_err(|_| {
+                invalid(
+                    "metrics.listen",
+                    format!(
+                        "`{}` is not an address and port like \"127.0.0.1:9187\"",
+                        m.listen
+                    ),
+                )
+            })?;
+            if !addr.ip().is_loopback() {
+                // The endpoint has no authentication: it must not be reachable from the network.
+                return Err(invalid(
+                    "metrics.listen",
+                    format!(
+                        "`{}` is not a loopback address; use 127.0.0.1 or [::1] \
+                         (scrape it through a local agent or an SSH tunnel)",
+                        m.listen
+                    ),
+                ));
+            }
+            m.addr = Some(addr);
+        }
         // After the technicians: a rule's assignee must be one of them, as normalised above.
         crate::decide::rules::validate(self)?;
         Ok(())
@@ -905,6 +970,40 @@ path = "loket.db"
             .unwrap_err()
             .to_string();
         assert!(err.contains("imap.password"), "{err}");
+    }
+
+    #[test]
+    fn logging_format_defaults_to_text_and_accepts_json() {
+        assert_eq!(load(MINIMAL).unwrap().logging.format, LogFormat::Text);
+        let cfg = load(&format!("{MINIMAL}\n[logging]\nformat = \"json\"\n")).unwrap();
+        assert_eq!(cfg.logging.format, LogFormat::Json);
+        let err = load(&format!("{MINIMAL}\n[logging]\nformat = \"xml\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("format") && err.contains("xml"), "{err}");
+    }
+
+    #[test]
+    fn metrics_listen_must_be_loopback() {
+        assert!(load(MINIMAL).unwrap().metrics.is_none());
+        let cfg = load(&format!(
+            "{MINIMAL}\n[metrics]\nlisten = \"127.0.0.1:9187\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            cfg.metrics.and_then(|m| m.addr),
+            Some("127.0.0.1:9187".parse().unwrap())
+        );
+        assert!(load(&format!("{MINIMAL}\n[metrics]\nlisten = \"[::1]:9187\"\n")).is_ok());
+        for bad in ["0.0.0.0:9187", "192.168.1.5:9187", "localhost", "9187"] {
+            let err = load(&format!("{MINIMAL}\n[metrics]\nlisten = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("metrics.listen") && err.contains(bad),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `loket run`: the IMAP task and the sender task side by side, stopped together by SIGTERM or
-//! SIGINT. Each task finishes the message in hand before it returns.
+//! `loket run`: the IMAP task, the sender task, the scheduler and (when configured) the metrics
+//! endpoint side by side, stopped together by SIGTERM or SIGINT. Each task finishes the message
+//! in hand before it returns.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::outbound::render::Renderer;
 use crate::pipeline::Env;
-use crate::{inbound, outbound, scheduler, store};
+use crate::{inbound, metrics, outbound, scheduler, store};
 
 /// Builds the shared environment: config, compiled templates, the real clock.
 pub fn env(cfg: Config) -> Result<Env> {
@@ -30,6 +31,11 @@ pub async fn run(env: Env) -> Result<()> {
     let db = Arc::new(Mutex::new(store::open(&cfg.database.path)?));
     // Fails early on a bad SMTP setting (unreadable CA file, ...) rather than in the task.
     outbound::smtp::transport(&cfg)?;
+    // Likewise a metrics port that is taken: bound here, served by a task below.
+    let metrics_listener = match cfg.metrics.as_ref().and_then(|m| m.addr) {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
 
     let cancel = CancellationToken::new();
     let wake = Arc::new(Notify::new());
@@ -62,6 +68,14 @@ pub async fn run(env: Env) -> Result<()> {
                 tracing::error!(error = %format!("{e:#}"), "scheduler stopped");
             }
         });
+    }
+    if let Some(listener) = metrics_listener {
+        tasks.spawn(metrics::serve(
+            listener,
+            cfg.database.path.clone(),
+            Arc::clone(&env.clock),
+            cancel.clone(),
+        ));
     }
     tracing::info!(address = %cfg.helpdesk.address, db = %cfg.database.path.display(), "loket running");
 

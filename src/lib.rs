@@ -13,6 +13,8 @@
 //! `decide` holds the helpdesk's knowledge as pure functions (loops, commands, lifecycle, quote
 //! stripping); `effects` turns the changes it decides into ticket rows, events and mails.
 
+pub mod admin;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decide;
@@ -20,6 +22,7 @@ pub mod digest;
 pub mod effects;
 pub mod fixtures;
 pub mod inbound;
+pub mod metrics;
 pub mod outbound;
 pub mod pipeline;
 pub mod scheduler;

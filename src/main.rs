@@ -1,15 +1,19 @@
-//! The `loket` command line: the daemon, the MDA pipe mode, the config check and a look into the
-//! store. Errors reach the user with their context chain; exit codes follow sysexits where an
-//! MTA reads them.
+//! The `loket` command line: the daemon, the MDA pipe mode, the config check, and the
+//! administrator's commands (starter config, tickets, search, stats, backup, migrations,
+//! digest, report). The commands are defined in `loket::cli` and do their work in
+//! `loket::admin` and friends; this file loads the config, sets up logging and prints. Errors
+//! reach the user with their context chain; exit codes follow sysexits where an MTA reads them.
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Read};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-use loket::config::Config;
+use loket::admin::{self, progress::Progress, tickets::ListArgs};
+use loket::cli::{Cli, Command, RulesCommand, TicketsCommand};
+use loket::config::{Config, LogFormat};
 use loket::pipeline::{self, Outcome, Source};
 use loket::{daemon, inbound, outbound, store};
 
@@ -18,157 +22,43 @@ const EX_TEMPFAIL: u8 = 75;
 /// sysexits: the input is not what it should be; the MTA bounces it.
 const EX_DATAERR: u8 = 65;
 
-#[derive(Parser)]
-#[command(name = "loket", version, about = "E-mail driven IT helpdesk")]
-struct Cli {
-    /// Config file (TOML).
-    #[arg(
-        long,
-        global = true,
-        env = "LOKET_CONFIG",
-        default_value = "loket.toml"
-    )]
-    config: PathBuf,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the daemon: fetch mail over IMAP, keep tickets, send mail over SMTP.
-    #[command(after_help = "Example:\n  loket run --config /etc/loket/loket.toml")]
-    Run,
-    /// Process one raw message from standard input (for Postfix `pipe` or procmail).
-    ///
-    /// Exit status: 0 stored (or a duplicate), 75 temporary failure (the MTA retries), 65 the
-    /// input is not an e-mail message (its bytes are kept in quarantine).
-    #[command(after_help = "Example:\n  loket ingest --config loket.toml < message.eml")]
-    Ingest,
-    /// Validate the config, log in to IMAP and SMTP, and report what was found. Changes nothing.
-    Check,
-    /// Look at tickets in the store.
-    Tickets {
-        #[command(subcommand)]
-        command: TicketsCommand,
-    },
-    /// Try the category and priority rules.
-    Rules {
-        #[command(subcommand)]
-        command: RulesCommand,
-    },
-    /// The managers' daily digest: preview it, or send it now.
-    #[command(
-        after_help = "Examples:\n  loket digest --preview --date 2026-11-23 --out digest.html\n  \
-                      loket digest --send --manager rina@example.co.id"
-    )]
-    Digest {
-        /// Print the text version and write the HTML (chart included) to --out.
-        #[arg(long, conflicts_with = "send", required_unless_present = "send")]
-        preview: bool,
-        /// Queue the digest to the managers and deliver it over SMTP now.
-        #[arg(long)]
-        send: bool,
-        /// The digest as sent on this local date, YYYY-MM-DD (it covers the day or days
-        /// before); default today. Backlog figures are always as of now.
-        #[arg(long)]
-        date: Option<String>,
-        /// Only this manager, for their categories (--preview without it: every category).
-        #[arg(long)]
-        manager: Option<String>,
-        /// Where --preview writes the HTML.
-        #[arg(long, default_value = "digest.html")]
-        out: PathBuf,
-    },
-    /// The monthly recap: every ticket created in a month (helpdesk time zone), one line each.
-    #[command(
-        after_help = "Example:\n  loket report --month 2026-11 --format csv --out hd-2026-11.csv"
-    )]
-    Report {
-        /// The month, YYYY-MM.
-        #[arg(long)]
-        month: String,
-        #[arg(long, default_value = "csv", value_parser = ["csv", "html"])]
-        format: String,
-        /// Output file; standard output when not given.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand)]
-enum RulesCommand {
-    /// Classify one saved message as a new ticket would be. Changes nothing.
-    ///
-    /// Prints the parsed fields, every rule with matched or not and why, and the resulting
-    /// category, priority and SLA targets. Reads the config and the file only: no database,
-    /// no network.
-    #[command(after_help = "Example:\n  loket rules test --config loket.toml message.eml")]
-    Test {
-        /// The raw message (RFC 5322, as an .eml file).
-        message: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum TicketsCommand {
-    /// Newest tickets first.
-    #[command(after_help = "Example:\n  loket tickets list --status open --limit 20")]
-    List {
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-    },
-    /// One ticket with its participants, messages and events.
-    #[command(after_help = "Example:\n  loket tickets show HD-42")]
-    Show {
-        /// The ticket, as `HD-42` or `42`.
-        ticket: String,
-    },
-}
-
-fn init_logging() {
+/// Logs to standard error, as text or JSON lines (`[logging] format`); `LOKET_LOG` filters.
+/// Colours only on a terminal: journald and log files get plain text.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOKET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    // try_init: a second call (never expected) must not panic.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let config = cli.config_path().to_path_buf();
     let result = match cli.command {
+        Command::Init { lang, path } => {
+            init_logging(LogFormat::Text);
+            let path = path.unwrap_or(config);
+            init(&path, &lang)
+        }
         // ingest maps its own failures to exit codes for the MTA.
-        Command::Ingest => return ingest(&cli.config),
-        Command::Run => Config::load(&cli.config)
-            .map_err(Into::into)
-            .and_then(|cfg| {
-                let env = daemon::env(cfg)?;
-                tokio::runtime::Runtime::new()?.block_on(daemon::run(env))
-            }),
-        Command::Check => Config::load(&cli.config)
-            .map_err(Into::into)
-            .and_then(check),
-        Command::Tickets { command } => Config::load(&cli.config)
-            .map_err(Into::into)
-            .and_then(|cfg| tickets(cfg, command)),
-        Command::Rules { command } => Config::load(&cli.config)
-            .map_err(Into::into)
-            .and_then(|cfg| rules(&cfg, command)),
-        Command::Digest {
-            preview,
-            send: _,
-            date,
-            manager,
-            out,
-        } => Config::load(&cli.config)
-            .map_err(Into::into)
-            .and_then(|cfg| digest(cfg, preview, date.as_deref(), manager.as_deref(), &out)),
-        Command::Report { month, format, out } => Config::load(&cli.config)
-            .map_err(Into::into)
-            .and_then(|cfg| report(cfg, &month, &format, out.as_deref())),
+        Command::Ingest => return ingest(&config),
+        command => match Config::load(&config) {
+            Ok(cfg) => {
+                init_logging(cfg.logging.format);
+                dispatch(command, cfg)
+            }
+            Err(e) => {
+                init_logging(LogFormat::Text);
+                Err(e.into())
+            }
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -179,10 +69,64 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every command that works from a loaded config.
+fn dispatch(command: Command, cfg: Config) -> Result<()> {
+    match command {
+        // `main` handles these two before (or without) a loaded config.
+        Command::Init { .. } | Command::Ingest => bail!("internal error: command dispatched twice"),
+        Command::Run => {
+            let env = daemon::env(cfg)?;
+            tokio::runtime::Runtime::new()?.block_on(daemon::run(env))
+        }
+        Command::Check => check(cfg),
+        Command::Tickets { command } => tickets(cfg, command),
+        Command::Search {
+            query,
+            limit,
+            raw,
+            rebuild,
+        } => search(cfg, &query.join(" "), limit, raw, rebuild),
+        Command::Stats => stats(cfg),
+        Command::Backup { file, force } => backup(&cfg, &file, force),
+        Command::Migrate => {
+            print!("{}", admin::migrate(&cfg.database.path)?);
+            Ok(())
+        }
+        Command::Rules { command } => rules(&cfg, command),
+        Command::Digest {
+            preview,
+            send: _,
+            date,
+            manager,
+            out,
+        } => digest(cfg, preview, date.as_deref(), manager.as_deref(), &out),
+        Command::Report { month, format, out } => report(cfg, &month, &format, out.as_deref()),
+    }
+}
+
+/// `loket init`: the starter config, and what to do next.
+fn init(path: &Path, lang: &str) -> Result<()> {
+    admin::init::write_starter(path, lang)?;
+    println!("wrote {}", path.display());
+    println!(
+        "next: change the addresses, servers and people in it, then\n  \
+         loket check --config {0}\n  loket run --config {0}",
+        path.display()
+    );
+    Ok(())
+}
+
 /// `loket ingest`: the exit code is the contract with the MTA, so every failure is mapped.
 fn ingest(config: &std::path::Path) -> ExitCode {
     let run = || -> Result<Outcome> {
-        let cfg = Config::load(config)?;
+        let cfg = match Config::load(config) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                init_logging(LogFormat::Text);
+                return Err(e.into());
+            }
+        };
+        init_logging(cfg.logging.format);
         let env = daemon::env(cfg)?;
         let mut raw = Vec::new();
         std::io::stdin()
@@ -299,113 +243,103 @@ fn rules(cfg: &Config, command: RulesCommand) -> Result<()> {
     Ok(())
 }
 
-fn parse_ticket_ref(s: &str, prefix: &str) -> Result<i64> {
-    let digits = s
-        .trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_uppercase();
-    let digits = digits
-        .strip_prefix(&format!("{}-", prefix.to_ascii_uppercase()))
-        .unwrap_or(&digits);
-    digits
-        .parse()
-        .with_context(|| format!("`{s}` is not a ticket like {prefix}-42"))
-}
-
 fn tickets(cfg: Config, command: TicketsCommand) -> Result<()> {
+    use loket::clock::Clock;
     let conn = store::open(&cfg.database.path)?;
-    let prefix = &cfg.helpdesk.tag_prefix;
-    let tz = cfg.helpdesk.timezone;
-    let local = |t: chrono::DateTime<chrono::Utc>| {
-        t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
-    };
+    let now = loket::clock::SystemClock.now();
     match command {
-        TicketsCommand::List { status, limit } => {
-            let list = store::tickets::list(&conn, status.as_deref(), limit)?;
-            println!(
-                "{:<10} {:<12} {:<8} {:<16} {:<30} {}",
-                "TICKET", "STATUS", "PRIO", "CREATED", "REQUESTER", "SUBJECT"
-            );
-            for t in list {
-                println!(
-                    "{:<10} {:<12} {:<8} {:<16} {:<30} {}",
-                    format!("{prefix}-{}", t.id),
-                    t.status,
-                    t.priority.as_deref().unwrap_or("-"),
-                    local(t.created_at),
-                    t.requester_email,
-                    t.subject
-                );
+        TicketsCommand::List {
+            status,
+            priority,
+            category,
+            owner,
+            older_than,
+            limit,
+        } => {
+            let args = ListArgs {
+                status,
+                priority,
+                category,
+                owner,
+                older_than,
+                limit,
+            };
+            let filter = admin::tickets::filter(&args, &cfg, &conn, now)?;
+            let list = store::tickets::list_filtered(&conn, &filter)?;
+            print!("{}", admin::tickets::render_list(&list, &cfg));
+            if list.len() as i64 == filter.limit {
+                eprintln!("loket: showing the newest {limit}; --limit shows more");
             }
         }
-        TicketsCommand::Show { ticket } => {
-            let id = parse_ticket_ref(&ticket, prefix)?;
-            let t = store::tickets::get(&conn, id)?
-                .with_context(|| format!("no ticket {prefix}-{id}"))?;
-            println!("{prefix}-{}: {}", t.id, t.subject);
-            println!("  status:    {}", t.status);
-            println!(
-                "  requester: {} {}",
-                t.requester_name.as_deref().unwrap_or(""),
-                t.requester_email
+        TicketsCommand::Show { ticket, full } => {
+            let id = admin::tickets::parse_ticket_ref(&ticket, &cfg.helpdesk.tag_prefix)?;
+            print!(
+                "{}",
+                admin::tickets::render_show(&conn, &cfg, id, full, now)?
             );
-            println!("  priority:  {}", t.priority.as_deref().unwrap_or("-"));
-            println!("  category:  {}", t.category.as_deref().unwrap_or("-"));
-            println!("  level:     L{}", t.level);
-            println!("  owner:     {}", t.owner.as_deref().unwrap_or("-"));
-            println!("  language:  {}", t.language);
-            println!("  created:   {}", local(t.created_at));
-            if let Some(p) = t.parent_id {
-                println!("  follows:   {prefix}-{p}");
-            }
-            println!("participants:");
-            for p in store::tickets::participants(&conn, id)? {
-                println!(
-                    "  {:<10} {} {}",
-                    p.role,
-                    p.name.as_deref().unwrap_or(""),
-                    p.email
-                );
-            }
-            println!("messages:");
-            for m in store::messages::for_ticket(&conn, id)? {
-                let arrow = if m.direction == "in" { "<-" } else { "->" };
-                let who = if m.direction == "in" {
-                    m.from_email.clone().unwrap_or_default()
-                } else {
-                    m.to_list.clone()
-                };
-                println!(
-                    "  {} {arrow} {:<8} {who}  {}",
-                    local(m.created_at),
-                    m.kind,
-                    m.subject
-                );
-                for line in m.body.lines().take(12) {
-                    println!("      | {line}");
-                }
-                for (name, size, dropped) in &m.attachments {
-                    match dropped {
-                        Some(why) => {
-                            println!("      [attachment {name}, {size} bytes, not kept: {why}]")
-                        }
-                        None => println!("      [attachment {name}, {size} bytes]"),
-                    }
-                }
-            }
-            println!("events:");
-            for e in store::events::for_ticket(&conn, id)? {
-                println!(
-                    "  {} {:<16} {:<28} {}",
-                    local(e.at),
-                    e.kind,
-                    e.actor,
-                    e.detail
-                );
-            }
         }
     }
+    Ok(())
+}
+
+/// `loket search`: hits to standard output; `--rebuild` shows its progress on standard error.
+fn search(cfg: Config, query: &str, limit: i64, raw: bool, rebuild: bool) -> Result<()> {
+    let mut conn = store::open(&cfg.database.path)?;
+    if rebuild {
+        let started = std::time::Instant::now();
+        let mut progress = Progress::new("search index", "messages", 0);
+        let n = store::search::rebuild(&mut conn, |done, total| progress.update(done, total))?;
+        progress.finish(&format!(
+            "{n} messages indexed in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ));
+        return Ok(());
+    }
+    // Matched words in bold on a terminal, in brackets in a pipe or file.
+    let mark = if std::io::stdout().is_terminal() {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("[", "]")
+    };
+    let text = admin::render_search(&conn, &cfg, query, raw, limit, mark)?;
+    if text.is_empty() {
+        eprintln!("loket: no ticket matches `{query}`");
+    }
+    print!("{text}");
+    Ok(())
+}
+
+/// `loket stats`.
+fn stats(cfg: Config) -> Result<()> {
+    use loket::clock::Clock;
+    let conn = store::open(&cfg.database.path)?;
+    let figures = store::stats::collect(&conn)?;
+    let files = admin::file_sizes(&cfg.database.path);
+    print!(
+        "{}",
+        admin::render_stats(&figures, &cfg, files, loket::clock::SystemClock.now())
+    );
+    Ok(())
+}
+
+/// `loket backup`: progress on standard error, the result on standard output.
+fn backup(cfg: &Config, file: &Path, force: bool) -> Result<()> {
+    let mut progress = Progress::new("backup", "pages", 0);
+    let report = admin::backup::run(&cfg.database.path, file, force, |done, total| {
+        progress.update(done, total)
+    })
+    .with_context(|| format!("backing up {}", cfg.database.path.display()))?;
+    progress.finish(&format!(
+        "{} pages copied in {:.1}s",
+        report.pages,
+        report.elapsed.as_secs_f64()
+    ));
+    println!(
+        "{}: {}, schema version {}",
+        file.display(),
+        admin::human_bytes(report.bytes),
+        report.schema_version
+    );
     Ok(())
 }
 
@@ -464,18 +398,4 @@ fn report(cfg: Config, month: &str, format: &str, out: Option<&std::path::Path>)
         None => print!("{text}"),
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticket_refs_parse() {
-        assert_eq!(parse_ticket_ref("HD-42", "HD").unwrap(), 42);
-        assert_eq!(parse_ticket_ref("hd-42", "HD").unwrap(), 42);
-        assert_eq!(parse_ticket_ref("[HD-7]", "HD").unwrap(), 7);
-        assert_eq!(parse_ticket_ref("42", "HD").unwrap(), 42);
-        assert!(parse_ticket_ref("XX-42", "HD").is_err());
-    }
 }

@@ -70,6 +70,15 @@ pub fn pending_for(conn: &Connection, ticket: i64) -> Result<Option<Approval>> {
         .optional()?)
 }
 
+/// Every approval asked for on `ticket`, oldest first.
+pub fn for_ticket(conn: &Connection, ticket: i64) -> Result<Vec<Approval>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM approvals WHERE ticket_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([ticket], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Whether `email` is (or was) asked to approve `ticket`: such a sender may write to it.
 pub fn is_approver(conn: &Connection, ticket: i64, email: &str) -> Result<bool> {
     Ok(conn

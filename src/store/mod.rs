@@ -9,6 +9,8 @@ pub mod messages;
 pub mod outbox;
 pub mod quarantine;
 pub mod reports;
+pub mod search;
+pub mod stats;
 pub mod tickets;
 
 use std::path::Path;
@@ -31,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_approvals",
         include_str!("../../migrations/0003_approvals.sql"),
     ),
+    (
+        "0004_search",
+        include_str!("../../migrations/0004_search.sql"),
+    ),
 ];
 
 /// One writer at a time, in arrival order, across the daemon's tasks. SQLite would serialise the
@@ -47,12 +53,20 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// pending migrations. Every task opens its own connection; WAL lets readers run beside the one
 /// writer, and the busy timeout turns short lock waits into waits instead of errors.
 pub fn open(path: &Path) -> Result<Connection> {
+    let mut conn = open_unmigrated(path)?;
+    migrate(&mut conn).with_context(|| format!("migrating database {}", path.display()))?;
+    Ok(conn)
+}
+
+/// [`open`] without the migrations: for `loket migrate`, which reports what it applies, and
+/// `loket backup`, which copies the database as it is (also one that a newer Loket wrote).
+pub fn open_unmigrated(path: &Path) -> Result<Connection> {
     let new = !path.exists();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating database folder {}", dir.display()))?;
     }
-    let mut conn =
+    let conn =
         Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
     if new {
         restrict_permissions(path);
@@ -63,13 +77,12 @@ pub fn open(path: &Path) -> Result<Connection> {
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;",
     )
-    .context("setting database pragmas")?;
-    migrate(&mut conn).with_context(|| format!("migrating database {}", path.display()))?;
+    .with_context(|| format!("setting database pragmas on {}", path.display()))?;
     Ok(conn)
 }
 
 /// The database holds mail of the whole company: only its owner may read it.
-fn restrict_permissions(path: &Path) {
+pub(crate) fn restrict_permissions(path: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -79,24 +92,54 @@ fn restrict_permissions(path: &Path) {
     }
 }
 
-pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current > SCHEMA_VERSION {
-        bail!(
-            "the database has schema version {current}, newer than this binary knows ({SCHEMA_VERSION}); \
-             use the Loket release that wrote it"
-        );
-    }
-    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let version = i as i64 + 1;
-        let tx = conn.transaction()?;
+/// The schema version of an open database (`user_version`): how many migrations it has.
+pub fn schema_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Applies the migrations the database does not have yet, each in its own transaction, and
+/// returns their names. A database newer than this binary is refused, never touched.
+///
+/// The version is read again inside each write transaction: several processes may open an old
+/// database at once after an upgrade (the daemon and `loket ingest` from the MTA), and only one
+/// of them may apply a given migration.
+pub fn migrate(conn: &mut Connection) -> Result<Vec<&'static str>> {
+    let mut applied = Vec::new();
+    loop {
+        let current = schema_version(conn)?;
+        if current > SCHEMA_VERSION {
+            bail!(
+                "the database has schema version {current}, newer than this binary knows ({SCHEMA_VERSION}); \
+                 use the Loket release that wrote it"
+            );
+        }
+        if current == SCHEMA_VERSION {
+            return Ok(applied);
+        }
+        if current < 0 {
+            bail!("the database has schema version {current}: not a Loket database");
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current = schema_version(&tx)?;
+        let Some((name, sql)) = usize::try_from(current)
+            .ok()
+            .and_then(|i| MIGRATIONS.get(i))
+        else {
+            // Another process got there first (or went further): check again from the top.
+            continue;
+        };
         tx.execute_batch(sql)
             .with_context(|| format!("applying migration {name}"))?;
-        tx.pragma_update(None, "user_version", version)?;
+        tx.pragma_update(None, "user_version", current + 1)?;
         tx.commit()?;
         tracing::info!(migration = name, "applied migration");
+        applied.push(*name);
     }
-    Ok(())
+}
+
+/// The name of every migration this binary knows, in order (version = position + 1).
+pub fn migration_names() -> impl Iterator<Item = &'static str> {
+    MIGRATIONS.iter().map(|(name, _)| *name)
 }
 
 pub fn to_ms(t: DateTime<Utc>) -> i64 {

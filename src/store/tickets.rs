@@ -104,6 +104,76 @@ pub fn list(conn: &Connection, status: Option<&str>, limit: i64) -> Result<Vec<T
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// What `loket tickets list` narrows the listing to. Empty lists and None mean "any".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListFilter {
+    pub statuses: Vec<String>,
+    pub priorities: Vec<String>,
+    pub categories: Vec<String>,
+    pub owner: OwnerFilter,
+    /// Only tickets created at or before this moment.
+    pub created_before: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum OwnerFilter {
+    #[default]
+    Any,
+    /// Nobody owns the ticket.
+    Nobody,
+    /// Owned by this address (compared without regard to case).
+    Email(String),
+}
+
+/// Newest first, narrowed by `f`. One statement for every combination: the lists go in as JSON
+/// arrays, so the statement is prepared (and cached) once.
+pub fn list_filtered(conn: &Connection, f: &ListFilter) -> Result<Vec<Ticket>> {
+    let json = |v: &Vec<String>| -> Result<Option<String>> {
+        Ok(if v.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(v)?)
+        })
+    };
+    let (nobody, owner) = match &f.owner {
+        OwnerFilter::Any => (false, None),
+        OwnerFilter::Nobody => (true, None),
+        OwnerFilter::Email(e) => (false, Some(e.to_lowercase())),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tickets \
+         WHERE (?1 IS NULL OR status IN (SELECT value FROM json_each(?1))) \
+         AND (?2 IS NULL OR priority IN (SELECT value FROM json_each(?2))) \
+         AND (?3 IS NULL OR category IN (SELECT value FROM json_each(?3))) \
+         AND (?4 = 0 OR owner IS NULL) \
+         AND (?5 IS NULL OR lower(owner) = ?5) \
+         AND (?6 IS NULL OR created_at <= ?6) \
+         ORDER BY id DESC LIMIT ?7"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            json(&f.statuses)?,
+            json(&f.priorities)?,
+            json(&f.categories)?,
+            nobody,
+            owner,
+            f.created_before.map(to_ms),
+            f.limit
+        ],
+        from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The SLA steps (warnings, breaches) that happened on a ticket, in order.
+pub fn sla_steps(conn: &Connection, ticket: i64) -> Result<Vec<(String, DateTime<Utc>)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT step, at FROM sla_steps WHERE ticket_id = ?1 ORDER BY at, step")?;
+    let rows = stmt.query_map([ticket], |r| Ok((r.get(0)?, from_ms(r.get(1)?))))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn touch(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached("UPDATE tickets SET updated_at = ?2 WHERE id = ?1")?
         .execute(params![id, to_ms(now)])?;
@@ -281,4 +351,146 @@ pub fn has_sla_step(conn: &Connection, ticket: i64, step: &str) -> Result<bool> 
             "SELECT EXISTS (SELECT 1 FROM sla_steps WHERE ticket_id = ?1 AND step = ?2)",
         )?
         .query_row(params![ticket, step], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store;
+
+    fn add(
+        conn: &Connection,
+        status: &str,
+        prio: &str,
+        cat: Option<&str>,
+        owner: Option<&str>,
+        days_ago: i64,
+    ) -> i64 {
+        insert(
+            conn,
+            &NewTicket {
+                subject: "s",
+                requester_email: "a@example.test",
+                requester_name: None,
+                status,
+                priority: Some(prio),
+                category: cat,
+                level: 1,
+                owner,
+                language: "id",
+                parent_id: None,
+                now: Utc::now() - chrono::Duration::days(days_ago),
+            },
+        )
+        .unwrap()
+    }
+
+    fn ids(conn: &Connection, f: ListFilter) -> Vec<i64> {
+        list_filtered(conn, &ListFilter { limit: 50, ..f })
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect()
+    }
+
+    #[test]
+    fn list_filters_combine() {
+        let conn = store::open_in_memory().unwrap();
+        let a = add(
+            &conn,
+            "open",
+            "P1",
+            Some("printer"),
+            Some("Andi@example.test"),
+            5,
+        );
+        let b = add(&conn, "waiting", "P3", Some("network"), None, 1);
+        let c = add(&conn, "closed", "P3", None, Some("budi@example.test"), 10);
+        assert_eq!(ids(&conn, ListFilter::default()), vec![c, b, a]);
+        let statuses = vec!["open".to_string(), "waiting".to_string()];
+        assert_eq!(
+            ids(
+                &conn,
+                ListFilter {
+                    statuses: statuses.clone(),
+                    ..Default::default()
+                }
+            ),
+            vec![b, a]
+        );
+        assert_eq!(
+            ids(
+                &conn,
+                ListFilter {
+                    priorities: vec!["P3".into()],
+                    ..Default::default()
+                }
+            ),
+            vec![c, b]
+        );
+        assert_eq!(
+            ids(
+                &conn,
+                ListFilter {
+                    categories: vec!["printer".into()],
+                    ..Default::default()
+                }
+            ),
+            vec![a]
+        );
+        assert_eq!(
+            ids(
+                &conn,
+                ListFilter {
+                    owner: OwnerFilter::Nobody,
+                    ..Default::default()
+                }
+            ),
+            vec![b]
+        );
+        assert_eq!(
+            ids(
+                &conn,
+                ListFilter {
+                    owner: OwnerFilter::Email("andi@EXAMPLE.test".into()),
+                    ..Default::default()
+                }
+            ),
+            vec![a]
+        );
+        let three_days_ago = Utc::now() - chrono::Duration::days(3);
+        assert_eq!(
+            ids(
+                &conn,
+                ListFilter {
+                    created_before: Some(three_days_ago),
+                    ..Default::default()
+                }
+            ),
+            vec![c, a]
+        );
+        assert_eq!(
+            ids(
+                &conn,
+                ListFilter {
+                    statuses,
+                    created_before: Some(three_days_ago),
+                    ..Default::default()
+                }
+            ),
+            vec![a]
+        );
+        assert_eq!(
+            list_filtered(
+                &conn,
+                &ListFilter {
+                    limit: 1,
+                    ..Default::default()
+                }
+            )
+            .unwrap()
+            .len(),
+            1
+        );
+    }
 }

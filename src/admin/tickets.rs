@@ -1,0 +1,780 @@
+//! `loket tickets list` and `loket tickets show`: filters checked against the config (and what
+//! the store holds) before any query, and a ticket's whole story as one timeline.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use crate::config::Config;
+use crate::store::{self, tickets::ListFilter, tickets::OwnerFilter};
+
+/// Every status a ticket can have.
+pub const STATUSES: &[&str] = &[
+    "new",
+    "open",
+    "in-progress",
+    "waiting",
+    "awaiting-approval",
+    "resolved",
+    "closed",
+    "rejected",
+];
+
+/// `--status active`: everything not yet resolved.
+const ACTIVE: &[&str] = &["new", "open", "in-progress", "waiting", "awaiting-approval"];
+
+/// The filters as typed on the command line (lists already split at commas).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListArgs {
+    pub status: Vec<String>,
+    pub priority: Vec<String>,
+    pub category: Vec<String>,
+    pub owner: Option<String>,
+    pub older_than: Option<Duration>,
+    pub limit: i64,
+}
+
+/// Parses `--older-than` ("3d", "12h", "2weeks").
+pub fn parse_age(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not an age like 3d, 12h or 2weeks: {e}"))
+}
+
+/// Checks the typed filters and turns them into a store query. Priorities and categories are
+/// those of the config, or any the store already holds (a category since removed from the
+/// config still finds its old tickets); a typo is refused with the known names.
+pub fn filter(
+    args: &ListArgs,
+    cfg: &Config,
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> Result<ListFilter> {
+    let mut statuses = Vec::new();
+    for s in &args.status {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "active" {
+            statuses.extend(ACTIVE.iter().map(|s| s.to_string()));
+        } else if STATUSES.contains(&s.as_str()) {
+            statuses.push(s);
+        } else {
+            bail!(
+                "--status `{s}` is not a status (known: {}, or active for all before resolved)",
+                STATUSES.join(", ")
+            );
+        }
+    }
+    let known_priorities = known(
+        conn,
+        "priority",
+        cfg.priorities.iter().map(|p| p.name.clone()),
+    )?;
+    let priorities = args
+        .priority
+        .iter()
+        .map(|p| pick("--priority", p, &known_priorities))
+        .collect::<Result<_>>()?;
+    let known_categories = known(
+        conn,
+        "category",
+        cfg.categories.iter().map(|c| c.name.clone()),
+    )?;
+    let categories = args
+        .category
+        .iter()
+        .map(|c| pick("--category", c, &known_categories))
+        .collect::<Result<_>>()?;
+    let owner = match args.owner.as_deref().map(str::trim) {
+        None => OwnerFilter::Any,
+        Some(o) if o.eq_ignore_ascii_case("none") => OwnerFilter::Nobody,
+        Some(o) if o.contains('@') => OwnerFilter::Email(o.to_ascii_lowercase()),
+        Some(o) => match cfg
+            .technicians
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(o))
+        {
+            Some(t) => OwnerFilter::Email(t.email.clone()),
+            None => bail!(
+                "--owner `{o}` is not an address, `none`, or a technician's name (known: {})",
+                if cfg.technicians.is_empty() {
+                    "no technicians in the config".to_string()
+                } else {
+                    cfg.technicians
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+        },
+    };
+    let created_before = args
+        .older_than
+        .map(|age| {
+            chrono::Duration::from_std(age)
+                .ok()
+                .and_then(|age| now.checked_sub_signed(age))
+                .with_context(|| format!("--older-than {age:?} is too long"))
+        })
+        .transpose()?;
+    if args.limit < 1 {
+        bail!("--limit must be at least 1");
+    }
+    Ok(ListFilter {
+        statuses,
+        priorities,
+        categories,
+        owner,
+        created_before,
+        limit: args.limit,
+    })
+}
+
+/// The names in the config plus those the store's tickets carry in `column`.
+fn known(
+    conn: &Connection,
+    column: &str,
+    configured: impl Iterator<Item = String>,
+) -> Result<Vec<String>> {
+    let mut names: Vec<String> = configured.collect();
+    // `column` is one of two literals from this module, never input.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT DISTINCT {column} FROM tickets WHERE {column} IS NOT NULL"
+    ))?;
+    for name in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        let name = name?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// The known name `typed` means (any case), or an error that lists them.
+fn pick(flag: &str, typed: &str, known: &[String]) -> Result<String> {
+    let typed = typed.trim();
+    match known.iter().find(|k| k.eq_ignore_ascii_case(typed)) {
+        Some(k) => Ok(k.clone()),
+        None => bail!(
+            "{flag} `{typed}` is not known (known: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ),
+    }
+}
+
+/// The listing as a table, newest first.
+pub fn render_list(list: &[store::Ticket], cfg: &Config) -> String {
+    let prefix = &cfg.helpdesk.tag_prefix;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<10} {:<17} {:<5} {:<15} {:<24} {:<16} {:<28} SUBJECT",
+        "TICKET", "STATUS", "PRIO", "CATEGORY", "OWNER", "CREATED", "REQUESTER"
+    );
+    for t in list {
+        let _ = writeln!(
+            out,
+            "{:<10} {:<17} {:<5} {:<15} {:<24} {:<16} {:<28} {}",
+            format!("{prefix}-{}", t.id),
+            t.status,
+            t.priority.as_deref().unwrap_or("-"),
+            t.category.as_deref().unwrap_or("-"),
+            t.owner.as_deref().unwrap_or("-"),
+            local(cfg, t.created_at),
+            t.requester_email,
+            t.subject
+        );
+    }
+    out
+}
+
+/// A moment in the helpdesk's time zone, to the minute.
+pub fn local(cfg: &Config, t: DateTime<Utc>) -> String {
+    t.with_timezone(&cfg.helpdesk.timezone)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// "2d 3h", "45m", "20s": how long, to two units.
+pub fn span(d: chrono::Duration) -> String {
+    let s = d.num_seconds().unsigned_abs();
+    let (days, hours, minutes) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// One SLA target: due when, and met, missed, paused or running.
+fn deadline(
+    cfg: &Config,
+    due: Option<DateTime<Utc>>,
+    done: Option<DateTime<Utc>>,
+    paused: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> String {
+    let Some(due) = due else {
+        return "no target".into();
+    };
+    let at = local(cfg, due);
+    match (done, paused) {
+        (Some(done), _) if done <= due => format!("due {at}, met {} (on time)", local(cfg, done)),
+        (Some(done), _) => format!(
+            "due {at}, met {} ({} late)",
+            local(cfg, done),
+            span(done - due)
+        ),
+        (None, Some(p)) => format!("due {at}, clock paused since {}", local(cfg, p)),
+        (None, None) if due < now => format!("due {at}, OVERDUE by {}", span(now - due)),
+        (None, None) => format!("due {at}, {} left", span(due - now)),
+    }
+}
+
+/// What happened on the ticket, in order: mails in and out, and every event.
+enum Entry {
+    Message(store::messages::StoredMessage),
+    Event(store::events::Event),
+}
+
+impl Entry {
+    fn at(&self) -> DateTime<Utc> {
+        match self {
+            Entry::Message(m) => m.created_at,
+            Entry::Event(e) => e.at,
+        }
+    }
+
+    /// Within one moment (one transaction), the cause first: the mail that came in, then the
+    /// changes it made, then the mails they sent.
+    fn rank(&self) -> u8 {
+        match self {
+            Entry::Message(m) if m.direction == "in" => 0,
+            Entry::Event(_) => 1,
+            Entry::Message(_) => 2,
+        }
+    }
+
+    fn id(&self) -> i64 {
+        match self {
+            Entry::Message(m) => m.id,
+            Entry::Event(e) => e.id,
+        }
+    }
+}
+
+/// How many lines of a body `tickets show` prints unless asked for all.
+const BODY_LINES: usize = 12;
+
+/// `loket tickets show`: the ticket, its SLA and approvals, participants, and the timeline.
+pub fn render_show(
+    conn: &Connection,
+    cfg: &Config,
+    id: i64,
+    full: bool,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let prefix = &cfg.helpdesk.tag_prefix;
+    let t = store::tickets::get(conn, id)?.with_context(|| format!("no ticket {prefix}-{id}"))?;
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "{prefix}-{}: {}", t.id, t.subject);
+    // "printer (Printer & scanner)": the name as typed in commands, the label as people read it.
+    let label = |name: Option<&str>, labels: Vec<(&str, &str)>| match name {
+        None => "-".to_string(),
+        Some(n) => match labels.into_iter().find(|(k, _)| *k == n) {
+            Some((_, l)) if !l.is_empty() && l != n => format!("{n} ({l})"),
+            _ => n.to_string(),
+        },
+    };
+    let _ = writeln!(w, "  status:     {}", t.status);
+    let _ = writeln!(
+        w,
+        "  requester:  {}{}",
+        t.requester_name
+            .as_deref()
+            .map(|n| format!("{n} "))
+            .unwrap_or_default(),
+        t.requester_email
+    );
+    let _ = writeln!(
+        w,
+        "  priority:   {}",
+        label(
+            t.priority.as_deref(),
+            cfg.priorities
+                .iter()
+                .map(|p| (p.name.as_str(), p.label.as_str()))
+                .collect()
+        )
+    );
+    let _ = writeln!(
+        w,
+        "  category:   {}",
+        label(
+            t.category.as_deref(),
+            cfg.categories
+                .iter()
+                .map(|c| (c.name.as_str(), c.label.as_str()))
+                .collect()
+        )
+    );
+    let _ = writeln!(w, "  level:      L{}", t.level);
+    let _ = writeln!(w, "  owner:      {}", t.owner.as_deref().unwrap_or("-"));
+    let _ = writeln!(w, "  language:   {}", t.language);
+    let _ = writeln!(w, "  created:    {}", local(cfg, t.created_at));
+    let _ = writeln!(w, "  updated:    {}", local(cfg, t.updated_at));
+    if let Some(r) = t.resolved_at {
+        let _ = writeln!(w, "  resolved:   {}", local(cfg, r));
+    }
+    if let Some(c) = t.closed_at {
+        let _ = writeln!(w, "  closed:     {}", local(cfg, c));
+    }
+    if let Some(p) = t.parent_id {
+        let _ = writeln!(w, "  follows:    {prefix}-{p}");
+    }
+
+    let clock = store::tickets::sla_clock(conn, id)?;
+    let steps = store::tickets::sla_steps(conn, id)?;
+    let _ = writeln!(w, "SLA:");
+    let _ = writeln!(
+        w,
+        "  response:   {}",
+        deadline(
+            cfg,
+            clock.response_due,
+            t.first_response_at,
+            clock.paused_at,
+            now
+        )
+    );
+    let _ = writeln!(
+        w,
+        "  resolution: {}",
+        deadline(
+            cfg,
+            clock.resolution_due,
+            t.resolved_at,
+            clock.paused_at,
+            now
+        )
+    );
+    for (step, at) in &steps {
+        let _ = writeln!(w, "  {:<11} {}", format!("{step}:"), local(cfg, *at));
+    }
+
+    let approvals = store::approvals::for_ticket(conn, id)?;
+    if !approvals.is_empty() {
+        let _ = writeln!(w, "approvals:");
+        for a in approvals {
+            let _ = write!(w, "  {} asked {}", a.approver, local(cfg, a.requested_at));
+            if let Some(r) = a.reminded_at {
+                let _ = write!(w, ", reminded {}", local(cfg, r));
+            }
+            if let Some(e) = a.escalated_at {
+                let _ = write!(w, ", managers told {}", local(cfg, e));
+            }
+            match (a.decision.as_deref(), a.decided_at) {
+                (Some(d), Some(at)) => {
+                    let _ = write!(w, ", {d} {}", local(cfg, at));
+                }
+                _ => {
+                    let _ = write!(w, ", waiting");
+                }
+            }
+            if let Some(reason) = a.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                let _ = write!(w, ": {}", reason.trim());
+            }
+            let _ = writeln!(w);
+        }
+    }
+
+    let _ = writeln!(w, "participants:");
+    for p in store::tickets::participants(conn, id)? {
+        let _ = writeln!(
+            w,
+            "  {:<10} {}{}",
+            p.role,
+            p.name
+                .as_deref()
+                .map(|n| format!("{n} "))
+                .unwrap_or_default(),
+            p.email
+        );
+    }
+
+    let mut timeline: Vec<Entry> = store::messages::for_ticket(conn, id)?
+        .into_iter()
+        .map(Entry::Message)
+        .chain(
+            store::events::for_ticket(conn, id)?
+                .into_iter()
+                .map(Entry::Event),
+        )
+        .collect();
+    timeline.sort_by_key(|e| (e.at(), e.rank(), e.id()));
+    let _ = writeln!(w, "timeline:");
+    for entry in &timeline {
+        let at = local(cfg, entry.at());
+        match entry {
+            Entry::Message(m) => {
+                let (arrow, who) = if m.direction == "in" {
+                    ("<-", m.from_email.clone().unwrap_or_default())
+                } else {
+                    ("->", m.to_list.clone())
+                };
+                let _ = writeln!(
+                    w,
+                    "  {at}  {arrow} mail {:<14} {who}  {}",
+                    m.kind, m.subject
+                );
+                let lines: Vec<&str> = m.body.lines().collect();
+                let shown = if full {
+                    lines.len()
+                } else {
+                    lines.len().min(BODY_LINES)
+                };
+                for line in &lines[..shown] {
+                    let _ = writeln!(w, "        | {line}");
+                }
+                if shown < lines.len() {
+                    let _ = writeln!(
+                        w,
+                        "        | … {} more lines (--full shows them)",
+                        lines.len() - shown
+                    );
+                }
+                for (name, size, dropped) in &m.attachments {
+                    let _ = match dropped {
+                        Some(why) => writeln!(
+                            w,
+                            "        [attachment {name}, {size} bytes, not kept: {why}]"
+                        ),
+                        None => writeln!(w, "        [attachment {name}, {size} bytes]"),
+                    };
+                }
+            }
+            Entry::Event(e) => {
+                let _ = writeln!(
+                    w,
+                    "  {at}  ** {:<19} {}{}",
+                    e.kind,
+                    e.actor,
+                    if e.detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", e.detail)
+                    }
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `HD-42`, `hd-42`, `[HD-42]` or `42` as a ticket number.
+pub fn parse_ticket_ref(s: &str, prefix: &str) -> Result<i64> {
+    let digits = s
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_uppercase();
+    let digits = digits
+        .strip_prefix(&format!("{}-", prefix.to_ascii_uppercase()))
+        .unwrap_or(&digits);
+    digits
+        .parse()
+        .with_context(|| format!("`{s}` is not a ticket like {prefix}-42"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{approvals, events, messages, tickets};
+    use std::path::Path;
+
+    const CONFIG: &str = r#"
+[helpdesk]
+address = "helpdesk@example.test"
+[imap]
+host = "127.0.0.1"
+port = 1143
+tls = "none"
+username = "helpdesk@example.test"
+password = "secret"
+[smtp]
+host = "127.0.0.1"
+port = 2525
+tls = "none"
+[database]
+path = "loket.db"
+[[technicians]]
+email = "andi@example.test"
+name = "Andi"
+[[categories]]
+name = "printer"
+label = "Printer & scanner"
+"#;
+
+    fn cfg() -> Config {
+        Config::from_toml(CONFIG, Path::new("t.toml")).unwrap()
+    }
+
+    fn args() -> ListArgs {
+        ListArgs {
+            limit: 50,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ticket_refs_parse() {
+        assert_eq!(parse_ticket_ref("HD-42", "HD").unwrap(), 42);
+        assert_eq!(parse_ticket_ref("hd-42", "HD").unwrap(), 42);
+        assert_eq!(parse_ticket_ref("[HD-7]", "HD").unwrap(), 7);
+        assert_eq!(parse_ticket_ref("42", "HD").unwrap(), 42);
+        assert!(parse_ticket_ref("XX-42", "HD").is_err());
+    }
+
+    #[test]
+    fn ages_parse_with_units() {
+        assert_eq!(parse_age("3d").unwrap(), Duration::from_secs(3 * 86_400));
+        assert_eq!(parse_age("12h").unwrap(), Duration::from_secs(12 * 3600));
+        let err = parse_age("soon").unwrap_err();
+        assert!(err.contains("soon"), "{err}");
+    }
+
+    #[test]
+    fn filters_are_checked_and_normalised() {
+        let conn = store::open_in_memory().unwrap();
+        let cfg = cfg();
+        let now = Utc::now();
+        let f = filter(
+            &ListArgs {
+                status: vec!["Open".into(), "waiting".into()],
+                priority: vec!["p1".into()],
+                category: vec!["PRINTER".into()],
+                owner: Some("andi".into()),
+                older_than: Some(Duration::from_secs(3 * 86_400)),
+                ..args()
+            },
+            &cfg,
+            &conn,
+            now,
+        )
+        .unwrap();
+        assert_eq!(f.statuses, vec!["open", "waiting"]);
+        assert_eq!(f.priorities, vec!["P1"]);
+        assert_eq!(f.categories, vec!["printer"]);
+        assert_eq!(f.owner, OwnerFilter::Email("andi@example.test".into()));
+        assert_eq!(f.created_before, Some(now - chrono::Duration::days(3)));
+
+        let active = filter(
+            &ListArgs {
+                status: vec!["active".into()],
+                owner: Some("NONE".into()),
+                ..args()
+            },
+            &cfg,
+            &conn,
+            now,
+        )
+        .unwrap();
+        assert_eq!(active.statuses.len(), ACTIVE.len());
+        assert_eq!(active.owner, OwnerFilter::Nobody);
+
+        for (bad, flag) in [
+            (
+                ListArgs {
+                    status: vec!["opne".into()],
+                    ..args()
+                },
+                "--status `opne`",
+            ),
+            (
+                ListArgs {
+                    priority: vec!["P9".into()],
+                    ..args()
+                },
+                "--priority `P9`",
+            ),
+            (
+                ListArgs {
+                    category: vec!["printr".into()],
+                    ..args()
+                },
+                "--category `printr`",
+            ),
+            (
+                ListArgs {
+                    owner: Some("Zaki".into()),
+                    ..args()
+                },
+                "--owner `Zaki`",
+            ),
+            (ListArgs { limit: 0, ..args() }, "--limit"),
+        ] {
+            let err = filter(&bad, &cfg, &conn, now).unwrap_err().to_string();
+            assert!(err.contains(flag), "{flag}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_category_only_the_store_knows_is_accepted() {
+        let conn = store::open_in_memory().unwrap();
+        new_ticket(&conn, Some("retired"));
+        let f = filter(
+            &ListArgs {
+                category: vec!["retired".into()],
+                ..args()
+            },
+            &cfg(),
+            &conn,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(f.categories, vec!["retired"]);
+    }
+
+    fn new_ticket(conn: &Connection, category: Option<&str>) -> i64 {
+        tickets::insert(
+            conn,
+            &tickets::NewTicket {
+                subject: "Printer lantai 3 rusak",
+                requester_email: "rina@example.test",
+                requester_name: Some("Rina"),
+                status: "open",
+                priority: Some("P3"),
+                category,
+                level: 1,
+                owner: None,
+                language: "id",
+                parent_id: None,
+                now: store::from_ms(1_700_000_000_000),
+            },
+        )
+        .unwrap()
+    }
+
+    fn message(conn: &Connection, t: i64, direction: &str, kind: &str, ms: i64, body: &str) {
+        messages::insert(
+            conn,
+            &messages::NewMessage {
+                ticket_id: t,
+                direction,
+                kind,
+                message_id: &format!("{kind}{ms}@example.test"),
+                content_hash: None,
+                from_email: Some("rina@example.test"),
+                from_name: None,
+                to_list: "rina@example.test".into(),
+                cc_list: String::new(),
+                subject: "Printer lantai 3 rusak",
+                body,
+                date: None,
+                now: store::from_ms(ms),
+                raw: None,
+            },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn show_interleaves_messages_and_events_by_time() {
+        let conn = store::open_in_memory().unwrap();
+        let t = new_ticket(&conn, Some("printer"));
+        let t0 = 1_700_000_000_000;
+        // Written out of order, as different tasks would.
+        message(&conn, t, "out", "ack", t0, "Terima kasih.");
+        events::add(
+            &conn,
+            Some(t),
+            store::from_ms(t0 + 60_000),
+            "andi@example.test",
+            "status",
+            "open -> in-progress",
+        )
+        .unwrap();
+        message(&conn, t, "in", "new", t0, "Halaman kosong.");
+        events::add(&conn, Some(t), store::from_ms(t0), "loket", "created", "").unwrap();
+        let long: String = (1..=20).map(|i| format!("baris {i}\n")).collect();
+        message(&conn, t, "in", "reply", t0 + 120_000, &long);
+        store::tickets::set_sla_clock(
+            &conn,
+            t,
+            &crate::decide::sla::Clock {
+                response_due: Some(store::from_ms(t0 + 3_600_000)),
+                resolution_due: Some(store::from_ms(t0 + 7_200_000)),
+                paused_at: None,
+            },
+        )
+        .unwrap();
+        store::tickets::record_sla_step(
+            &conn,
+            t,
+            "response_breach",
+            store::from_ms(t0 + 3_600_000),
+        )
+        .unwrap();
+        approvals::insert(&conn, t, "dewi@example.test", "tok", store::from_ms(t0)).unwrap();
+
+        let cfg = cfg();
+        let now = store::from_ms(t0 + 5_400_000);
+        let text = render_show(&conn, &cfg, t, false, now).unwrap();
+        let pos = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing in:\n{text}"))
+        };
+        // Same moment: the incoming mail, then the event it caused, then the mail sent.
+        assert!(pos("<- mail new") < pos("** created"), "{text}");
+        assert!(pos("** created") < pos("-> mail ack"), "{text}");
+        assert!(pos("-> mail ack") < pos("** status"), "{text}");
+        assert!(pos("** status") < pos("<- mail reply"), "{text}");
+        assert!(
+            text.contains("category:   printer (Printer & scanner)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("response:   due 2023-11-15 06:13, OVERDUE by 30m"),
+            "{text}"
+        );
+        assert!(
+            text.contains("resolution: due 2023-11-15 07:13, 30m left"),
+            "{text}"
+        );
+        assert!(text.contains("response_breach: 2023-11-15 06:13"), "{text}");
+        assert!(
+            text.contains("dewi@example.test asked 2023-11-15 05:13, waiting"),
+            "{text}"
+        );
+        assert!(text.contains("| baris 12\n"), "{text}");
+        assert!(!text.contains("| baris 13\n"), "{text}");
+        assert!(text.contains("8 more lines"), "{text}");
+        let full = render_show(&conn, &cfg, t, true, now).unwrap();
+        assert!(full.contains("| baris 20\n"), "{full}");
+        assert!(
+            render_show(&conn, &cfg, 99, false, now)
+                .unwrap_err()
+                .to_string()
+                .contains("no ticket HD-99")
+        );
+    }
+
+    #[test]
+    fn spans_read_as_two_units() {
+        assert_eq!(span(chrono::Duration::seconds(20)), "20s");
+        assert_eq!(span(chrono::Duration::minutes(45)), "45m");
+        assert_eq!(span(chrono::Duration::minutes(125)), "2h 5m");
+        assert_eq!(span(chrono::Duration::hours(51)), "2d 3h");
+        assert_eq!(span(chrono::Duration::days(-2)), "2d");
+    }
+}
