@@ -57,6 +57,8 @@ pub fn stack() -> &'static Stack {
                 .env("IMAPS_PORT", imaps.to_string())
                 .env("LMTP_PORT", lmtp.to_string())
                 .env("SMTP_PORT", smtp.to_string())
+                // A loaded machine (parallel builds) can take a while to bring both servers up.
+                .env("START_TIMEOUT", "60")
                 .output()
                 .expect("running scripts/mailstack.sh");
             if out.status.success() {
