@@ -90,7 +90,7 @@ fn record_progress(conn: &Connection, source: &Source) -> Result<()> {
 }
 
 fn quarantine(
-    conn: &mut Connection,
+    conn: &Connection,
     env: &Env,
     source: &Source,
     raw: &[u8],
@@ -99,11 +99,10 @@ fn quarantine(
     hash: &str,
 ) -> Result<Outcome> {
     let now = env.clock.now();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let fresh = store::quarantine::add(&tx, now, &source.label(), reason, message_id, hash, raw)?;
+    let fresh = store::quarantine::add(conn, now, &source.label(), reason, message_id, hash, raw)?;
     if fresh {
         store::events::add(
-            &tx,
+            conn,
             None,
             now,
             "loket",
@@ -111,17 +110,72 @@ fn quarantine(
             &format!("{reason} (message {})", message_id.unwrap_or("-")),
         )?;
     }
-    record_progress(&tx, source)?;
-    tx.commit()?;
+    record_progress(conn, source)?;
     tracing::warn!(reason, message_id, "message quarantined");
     Ok(Outcome::Quarantined {
         reason: reason.to_string(),
     })
 }
 
-/// Processes one raw message. An `Err` is a temporary failure (database, disk): nothing was
-/// committed and the message must be offered again.
+/// Processes one raw message in a transaction of its own. An `Err` is a temporary failure
+/// (database, disk): nothing was committed and the message must be offered again.
 pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("starting a transaction")?;
+    let outcome = process_in(&tx, env, raw, source)?;
+    tx.commit().context("committing the message")?;
+    Ok(outcome)
+}
+
+/// What [`process_batch`] committed: the outcomes of the first `outcomes.len()` messages, and
+/// the temporary failure of the next one, if that is what ended the batch (nothing of that
+/// message was kept; it must be offered again, and so must every message after it).
+pub struct Batch {
+    pub outcomes: Vec<Outcome>,
+    pub failure: Option<anyhow::Error>,
+}
+
+/// Processes messages in order in one transaction, each inside a savepoint, and commits after
+/// the message for which `enough(count so far)` says so (or after the last one). One commit
+/// for several messages writes each touched page once instead of once per message; every
+/// message still commits together with its mailbox progress, so the IMAP task flags nothing
+/// before its commit. An `Err` means the commit itself failed and nothing was kept.
+pub fn process_batch(
+    conn: &mut Connection,
+    env: &Env,
+    items: &[(&[u8], Source)],
+    enough: &dyn Fn(usize) -> bool,
+) -> Result<Batch> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("starting a transaction")?;
+    let mut outcomes = Vec::new();
+    let mut failure = None;
+    for (raw, source) in items {
+        tx.execute_batch("SAVEPOINT message")?;
+        match process_in(&tx, env, raw, source) {
+            Ok(outcome) => {
+                tx.execute_batch("RELEASE message")?;
+                outcomes.push(outcome);
+            }
+            Err(e) => {
+                tx.execute_batch("ROLLBACK TO message; RELEASE message")?;
+                failure = Some(e);
+                break;
+            }
+        }
+        if enough(outcomes.len()) {
+            break;
+        }
+    }
+    tx.commit().context("committing the messages")?;
+    Ok(Batch { outcomes, failure })
+}
+
+/// One message inside the caller's transaction: everything it changes, its mails and its
+/// mailbox progress, or (on `Err`) something the caller must roll back.
+fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
     let cfg = &env.cfg;
     if raw.len() as u64 > cfg.limits.max_message_bytes {
         let hash = hex::encode(Sha256::digest(raw));
@@ -144,18 +198,16 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
     let _enter = span.enter();
 
     let now = env.clock.now();
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .context("starting a transaction")?;
-    if store::messages::is_duplicate(&tx, &msg.message_id, &msg.content_hash)? {
-        record_progress(&tx, source)?;
-        tx.commit()?;
+    // Every write below goes to the caller's transaction.
+    let tx = conn;
+    if store::messages::is_duplicate(tx, &msg.message_id, &msg.content_hash)? {
+        record_progress(tx, source)?;
         tracing::info!("duplicate delivery, already stored");
         return Ok(Outcome::Duplicate);
     }
 
-    let placement = thread::locate(&tx, cfg, &msg)?;
-    let facts = facts(&tx, cfg, &msg, now)?;
+    let placement = thread::locate(tx, cfg, &msg)?;
+    let facts = facts(tx, cfg, &msg, now)?;
     let decision = decide::inbound(&msg, &placement, &facts);
     let ctx = outbound::Ctx {
         cfg,
@@ -165,8 +217,7 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
 
     let outcome = match decision.action {
         Action::Quarantine { reason } => {
-            // Quarantine keeps its own transaction; nothing was written in this one yet.
-            drop(tx);
+            // Nothing was written for this message yet.
             return quarantine(
                 conn,
                 env,
@@ -209,8 +260,9 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
             let candidates = lifecycle::candidates(cfg, level, category);
             let by_rule = class.assignee.as_deref().and_then(|a| cfg.technician(a));
             let by_turn = match (by_rule, cfg.lifecycle.assignment) {
-                (None, Assignment::RoundRobin) => {
-                    let last = store::tickets::last_round_robin(&tx)?;
+                // Nobody to take a turn: no need to look up whose turn it was.
+                (None, Assignment::RoundRobin) if !candidates.is_empty() => {
+                    let last = store::tickets::last_round_robin(tx)?;
                     lifecycle::next_in_turn(&candidates, last.as_deref())
                 }
                 _ => None,
@@ -227,7 +279,7 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 })
                 .map(|spec| approval::approver(spec, &sender.email, &cfg.departments));
             let id = store::tickets::insert(
-                &tx,
+                tx,
                 &store::tickets::NewTicket {
                     subject: &subject,
                     requester_email: &sender.email,
@@ -243,16 +295,16 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 },
             )?;
             store::tickets::add_participant(
-                &tx,
+                tx,
                 id,
                 &sender.email,
                 sender.name.as_deref(),
                 "requester",
             )?;
-            add_copied_participants(&tx, cfg, id, &msg)?;
-            store_message(&tx, cfg, id, "request", &msg, raw, now)?;
+            add_copied_participants(tx, cfg, id, &msg)?;
+            store_message(tx, cfg, id, "request", &msg, raw, now)?;
             store::events::add(
-                &tx,
+                tx,
                 Some(id),
                 now,
                 &sender.email,
@@ -260,44 +312,30 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 &format!("via {}", source.label()),
             )?;
             if let Some(note) = note {
-                store::events::add(&tx, Some(id), now, "loket", "threading", &note)?;
+                store::events::add(tx, Some(id), now, "loket", "threading", &note)?;
                 tracing::warn!(ticket = id, note, "tag or reference not followed");
             }
             for rule in class.matched() {
-                store::events::add(&tx, Some(id), now, "loket", "rule", &rule.to_string())?;
+                store::events::add(tx, Some(id), now, "loket", "rule", &rule.to_string())?;
             }
-            store::events::add(
-                &tx,
-                Some(id),
-                now,
-                "loket",
-                "classified",
-                &class.to_string(),
-            )?;
+            store::events::add(tx, Some(id), now, "loket", "classified", &class.to_string())?;
             if let Some(owner) = by_turn {
                 // The detail is the bare address: the next round-robin turn reads it back.
-                store::events::add(&tx, Some(id), now, "loket", "assigned", &owner.email)?;
+                store::events::add(tx, Some(id), now, "loket", "assigned", &owner.email)?;
             }
             if let Some(owner) = by_rule {
-                store::events::add(
-                    &tx,
-                    Some(id),
-                    now,
-                    "loket",
-                    "assigned_by_rule",
-                    &owner.email,
-                )?;
+                store::events::add(tx, Some(id), now, "loket", "assigned_by_rule", &owner.email)?;
             }
-            let ticket = store::tickets::get(&tx, id)?.context("ticket just inserted")?;
-            effects::start_sla(&tx, cfg, &ticket, now)?;
-            let clock = store::tickets::sla_clock(&tx, id)?;
+            let ticket = store::tickets::get(tx, id)?.context("ticket just inserted")?;
+            effects::start_sla(tx, cfg, &ticket, now)?;
+            let clock = store::tickets::sla_clock(tx, id)?;
             let approver = match approver {
                 Some(Some(a)) => Some(a),
                 Some(None) => {
                     // "manager" with no department for this requester: nobody to ask. The
                     // technicians see it in the events and decide; the ticket is not stuck.
                     store::events::add(
-                        &tx,
+                        tx,
                         Some(id),
                         now,
                         "loket",
@@ -316,10 +354,10 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 "approval": approver.as_ref().map(|a| serde_json::json!({"approver": a})),
             });
             let acknowledged = if decision.acknowledge {
-                match outbound::ack(&tx, &ctx, &ticket, &msg, ack_extra) {
+                match outbound::ack(tx, &ctx, &ticket, &msg, ack_extra) {
                     Ok(_) => {
                         store::events::add(
-                            &tx,
+                            tx,
                             Some(id),
                             now,
                             "loket",
@@ -333,7 +371,7 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                     Err(e) => {
                         // A requester address lettre cannot send to must not cost the ticket.
                         store::events::add(
-                            &tx,
+                            tx,
                             Some(id),
                             now,
                             "loket",
@@ -346,19 +384,19 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
                 }
             } else {
                 let why = decision.no_ack_reason.unwrap_or_default();
-                store::events::add(&tx, Some(id), now, "loket", "ack_suppressed", &why)?;
+                store::events::add(tx, Some(id), now, "loket", "ack_suppressed", &why)?;
                 false
             };
             if class.escalate {
                 let names: Vec<String> = class.matched().map(|r| r.to_string()).collect();
-                effects::security_alert(&tx, &ctx, &ticket, &names.join("; "))?;
+                effects::security_alert(tx, &ctx, &ticket, &names.join("; "))?;
             }
             match &approver {
                 // Technicians hear of it once it is approved.
                 Some(a) => {
-                    effects::request_approval(&tx, &ctx, &ticket, a)?;
+                    effects::request_approval(tx, &ctx, &ticket, a)?;
                 }
-                None => effects::notify_technicians(&tx, &ctx, &ticket, &candidates, "new", None)?,
+                None => effects::notify_technicians(tx, &ctx, &ticket, &candidates, "new", None)?,
             }
             tracing::info!(ticket = id, acknowledged, priority = %class.priority, category = ?class.category, "ticket created");
             Outcome::Created {
@@ -368,36 +406,35 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
         }
         Action::Append { ticket, kind } => {
             let technician = crate::decide::authn::technician(cfg, &msg);
-            store_message(&tx, cfg, ticket, kind, &msg, raw, now)?;
+            store_message(tx, cfg, ticket, kind, &msg, raw, now)?;
             if kind == "reply" && technician.is_none() {
-                add_copied_participants(&tx, cfg, ticket, &msg)?;
+                add_copied_participants(tx, cfg, ticket, &msg)?;
             }
             let actor = msg
                 .from
                 .as_ref()
                 .map(|a| a.email.as_str())
                 .unwrap_or("unknown");
-            store::events::add(&tx, Some(ticket), now, actor, kind, &msg.subject)?;
-            store::tickets::touch(&tx, ticket, now)?;
+            store::events::add(tx, Some(ticket), now, actor, kind, &msg.subject)?;
+            store::tickets::touch(tx, ticket, now)?;
             if kind == "reply" {
-                let current = store::tickets::get(&tx, ticket)?.context("ticket of a reply")?;
+                let current = store::tickets::get(tx, ticket)?.context("ticket of a reply")?;
                 let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("");
                 match technician {
-                    Some(tech) => technician_reply(&tx, &ctx, &current, &msg, tech)?,
+                    Some(tech) => technician_reply(tx, &ctx, &current, &msg, tech)?,
                     None if sender != current.requester_email
-                        && store::approvals::is_approver(&tx, ticket, sender)? =>
+                        && store::approvals::is_approver(tx, ticket, sender)? =>
                     {
-                        effects::approval_reply(&tx, &ctx, &current, &msg, sender)?
+                        effects::approval_reply(tx, &ctx, &current, &msg, sender)?
                     }
-                    None => requester_reply(&tx, &ctx, &current, &msg)?,
+                    None => requester_reply(tx, &ctx, &current, &msg)?,
                 }
             }
             tracing::info!(ticket, kind, "message added to ticket");
             Outcome::Appended { ticket, kind }
         }
     };
-    record_progress(&tx, source)?;
-    tx.commit().context("committing the message")?;
+    record_progress(tx, source)?;
     Ok(outcome)
 }
 

@@ -4,6 +4,8 @@
 //! who copies a tag into a subject
 //! cannot add text to someone else's ticket.
 
+use std::sync::Mutex;
+
 use anyhow::Result;
 use regex::Regex;
 use rusqlite::Connection;
@@ -27,17 +29,26 @@ pub enum Placement {
     New { note: Option<String> },
 }
 
+/// The tag pattern for `prefix`, compiled once per prefix and then shared: with Unicode `\s` and
+/// `\d` and any case, compiling it costs more than the rest of threading a message.
 fn tag_regex(prefix: &str) -> Regex {
+    static CACHE: Mutex<Vec<(String, Regex)>> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, re)) = cache.iter().find(|(p, _)| p == prefix) {
+        return re.clone();
+    }
     // The prefix is validated as ASCII alphanumerics at config load, so it needs no escaping;
     // escape anyway so this function is safe on its own.
-    Regex::new(&format!(
+    let re = Regex::new(&format!(
         r"(?i)\[\s*{}-(\d{{1,18}})\s*\]",
         regex::escape(prefix)
     ))
     .unwrap_or_else(|_| {
         // Unreachable with an escaped prefix; a regex that never matches keeps this total.
         Regex::new(r"[^\s\S]").expect("static regex")
-    })
+    });
+    cache.push((prefix.to_string(), re.clone()));
+    re
 }
 
 /// The ticket number of the first `[PREFIX-n]` tag in the subject, wherever it stands (after

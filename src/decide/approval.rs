@@ -6,6 +6,8 @@
 //! request's subject (`[APV-...]`) must come back with it: a decision without it, or with a
 //! spent one, changes nothing.
 
+use std::sync::LazyLock;
+
 use regex::Regex;
 use serde::Deserialize;
 
@@ -76,8 +78,10 @@ pub fn token_tag(token: &str) -> String {
 
 /// The token in a subject, if there is one.
 pub fn token_in_subject(subject: &str) -> Option<String> {
-    let re = Regex::new(r"(?i)\[\s*APV-([0-9a-f]{16,64})\s*\]").ok()?;
-    re.captures(subject)
+    static RE: LazyLock<Option<Regex>> =
+        LazyLock::new(|| Regex::new(r"(?i)\[\s*APV-([0-9a-f]{16,64})\s*\]").ok());
+    RE.as_ref()?
+        .captures(subject)
         .and_then(|c| c.get(1))
         .map(|m| m.as_str().to_ascii_lowercase())
 }

@@ -3,6 +3,7 @@
 //! UID in the database, never by the \Seen flag, so a person reading the mailbox in another
 //! client loses nothing. IDLE where offered, polling otherwise; reconnects with capped backoff.
 
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
@@ -71,22 +72,20 @@ impl AsyncWrite for Stream {
 
 pub type ImapSession = Session<Stream>;
 
-fn tls_connector(cfg: &Config) -> Result<TlsConnector> {
+/// A rustls connector trusting the web PKI roots plus the certificates in `ca_file` (the
+/// config key `key` names it in errors). The SMTP sender's implicit TLS uses it too.
+pub(crate) fn tls_connector(ca_file: Option<&Path>, key: &str) -> Result<TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(ca) = &cfg.imap.ca_file {
+    if let Some(ca) = ca_file {
         use rustls_pki_types::pem::PemObject;
         let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
-            .with_context(|| format!("imap.ca_file: cannot read {}", ca.display()))?;
+            .with_context(|| format!("{key}: cannot read {}", ca.display()))?;
         for cert in certs {
-            let cert = cert.with_context(|| {
-                format!("imap.ca_file: {} holds a bad certificate", ca.display())
-            })?;
+            let cert =
+                cert.with_context(|| format!("{key}: {} holds a bad certificate", ca.display()))?;
             roots.add(cert).with_context(|| {
-                format!(
-                    "imap.ca_file: {} holds an unusable certificate",
-                    ca.display()
-                )
+                format!("{key}: {} holds an unusable certificate", ca.display())
             })?;
         }
     }
@@ -108,7 +107,7 @@ async fn tls_wrap(cfg: &Config, tcp: TcpStream) -> Result<Stream> {
                 cfg.imap.host
             )
         })?;
-    let tls = tls_connector(cfg)?
+    let tls = tls_connector(cfg.imap.ca_file.as_deref(), "imap.ca_file")?
         .connect(name, tcp)
         .await
         .with_context(|| format!("TLS handshake with {}:{}", cfg.imap.host, cfg.imap.port))?;
@@ -376,37 +375,61 @@ async fn fetch_new(
         fetched.sort_by_key(|(u, _)| *u);
         let env2 = env.clone();
         let mailbox = cfg.imap.mailbox.clone();
-        // The whole batch is processed in order on one blocking thread; each message commits on
-        // its own, and progress stops at the first temporary failure so nothing is skipped.
+        let wake2 = Arc::clone(wake);
+        // The batch is processed in order on one blocking thread, several messages per
+        // transaction (see pipeline::process_batch); progress stops at the first temporary
+        // failure so nothing is skipped. The sender is woken after every commit.
         let processed = blocking(db, move |conn| {
+            let items: Vec<(&[u8], Source)> = fetched
+                .iter()
+                .map(|(uid, raw)| {
+                    (
+                        raw.as_slice(),
+                        Source::Imap {
+                            mailbox: mailbox.clone(),
+                            uid_validity,
+                            uid: *uid,
+                        },
+                    )
+                })
+                .collect();
             let mut done = Vec::new();
-            for (uid, raw) in fetched {
-                let source = Source::Imap {
-                    mailbox: mailbox.clone(),
-                    uid_validity,
-                    uid,
-                };
+            while done.len() < items.len() {
                 let gate = store::WRITE_GATE.blocking_lock();
-                let result = pipeline::process(conn, &env2, &raw, &source);
+                let held = std::time::Instant::now();
+                // Commit when the sender (or another writer) waits for the gate, and at least
+                // every few milliseconds, so no writer waits long.
+                let enough = |n: usize| {
+                    n >= MAX_PER_COMMIT || held.elapsed() >= MAX_HOLD || store::write_gate_wanted()
+                };
+                let batch = pipeline::process_batch(conn, &env2, &items[done.len()..], &enough);
                 drop(gate);
-                match result {
-                    Ok(outcome) => done.push((uid, outcome)),
+                let batch = match batch {
+                    Ok(b) => b,
                     Err(e) => {
-                        tracing::error!(uid, error = %format!("{e:#}"), "message not stored; will retry");
+                        tracing::error!(uid = fetched[done.len()].0, error = %format!("{e:#}"), "messages not stored; will retry");
                         return Ok((done, Some(e)));
                     }
+                };
+                if batch
+                    .outcomes
+                    .iter()
+                    .any(|o| matches!(o, Outcome::Created { .. } | Outcome::Appended { .. }))
+                {
+                    wake2.notify_one();
+                }
+                for outcome in batch.outcomes {
+                    done.push((fetched[done.len()].0, outcome));
+                }
+                if let Some(e) = batch.failure {
+                    tracing::error!(uid = fetched[done.len()].0, error = %format!("{e:#}"), "message not stored; will retry");
+                    return Ok((done, Some(e)));
                 }
             }
             Ok((done, None))
         })
         .await?;
         let (done, failure) = processed;
-        if done
-            .iter()
-            .any(|(_, o)| matches!(o, Outcome::Created { .. } | Outcome::Appended { .. }))
-        {
-            wake.notify_one();
-        }
         if let Some((uid, _)) = done.last() {
             last_uid = last_uid.max(*uid);
         }
@@ -416,6 +439,12 @@ async fn fetch_new(
     }
     Ok(last_uid)
 }
+
+/// At most this many messages per transaction ...
+pub const MAX_PER_COMMIT: usize = 50;
+/// ... and the write gate held at most this long by one batch (the scheduler takes the gate
+/// without asking the holder to make room).
+pub const MAX_HOLD: Duration = Duration::from_millis(20);
 
 /// Sets \Seen on (or moves) every committed message whose flag is still owed.
 async fn flush_flags(

@@ -3,15 +3,22 @@
 //! renders nothing and decides nothing; a crash between commit and send only delays a mail.
 
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, Tls, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use rusqlite::Connection;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -21,21 +28,26 @@ use crate::store;
 
 pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
-/// Builds the SMTP transport. lettre's pool keeps the connection open between mails, so a burst
-/// of acknowledgements goes out over one session.
-pub fn transport(cfg: &Config) -> Result<Transport> {
+/// lettre's TLS parameters for `smtp`: the web PKI roots plus `smtp.ca_file`.
+fn tls_params(cfg: &Config) -> Result<TlsParameters> {
     let s = &cfg.smtp;
-    let tls_params = || -> Result<TlsParameters> {
-        let mut b = TlsParameters::builder(s.host.clone());
-        if let Some(ca) = &s.ca_file {
-            let pem = std::fs::read(ca)
-                .with_context(|| format!("smtp.ca_file: cannot read {}", ca.display()))?;
-            b = b.add_root_certificate(Certificate::from_pem(&pem).with_context(|| {
+    let mut b = TlsParameters::builder(s.host.clone());
+    if let Some(ca) = &s.ca_file {
+        let pem = std::fs::read(ca)
+            .with_context(|| format!("smtp.ca_file: cannot read {}", ca.display()))?;
+        b =
+            b.add_root_certificate(Certificate::from_pem(&pem).with_context(|| {
                 format!("smtp.ca_file: {} is not a PEM certificate", ca.display())
             })?);
-        }
-        b.build_rustls().context("smtp: building TLS parameters")
-    };
+    }
+    b.build_rustls().context("smtp: building TLS parameters")
+}
+
+/// lettre's pooled transport, for the one-off sends of `loket check` and `loket digest --send`.
+/// The sender task uses [`Session`] instead.
+pub fn transport(cfg: &Config) -> Result<Transport> {
+    let s = &cfg.smtp;
+    let tls_params = || tls_params(cfg);
     let mut b =
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone()).port(s.port);
     b = match s.tls {
@@ -55,6 +67,207 @@ pub fn transport(cfg: &Config) -> Result<Transport> {
         .build())
 }
 
+/// The sender task's SMTP session: one connection, opened on first use, kept open between mails
+/// and opened again after an error. lettre speaks the protocol; this owns the socket.
+///
+/// Why not lettre's pooled transport: it writes a message and its final `.` in two writes on a
+/// socket without TCP_NODELAY, so every mail waited for the server's delayed ACK (about 40 ms; 18
+/// mails per second against a Postfix that accepts several hundred, see BENCHMARKS.md), and it
+/// sends a NOOP before every mail. Here the socket has TCP_NODELAY, and only a connection that sat
+/// idle is checked before use.
+pub struct Session {
+    host: String,
+    port: u16,
+    mode: TlsMode,
+    timeout: Duration,
+    hello: ClientId,
+    credentials: Option<Credentials>,
+    /// STARTTLS parameters (lettre upgrades the stream itself).
+    starttls: Option<TlsParameters>,
+    /// Implicit TLS: the handshake is ours, before lettre reads the greeting.
+    implicit: Option<tokio_rustls::TlsConnector>,
+    conn: Option<AsyncSmtpConnection>,
+    last_used: Instant,
+}
+
+/// A connection unused this long is checked with NOOP before the next mail ...
+const CHECK_AFTER: Duration = Duration::from_secs(5);
+/// ... and one unused this long is closed and opened afresh (servers drop idle clients).
+const REOPEN_AFTER: Duration = Duration::from_secs(60);
+
+impl Session {
+    /// Reads the settings (and CA file) now, so a bad one fails at start; connects lazily.
+    pub fn new(cfg: &Config) -> Result<Session> {
+        let s = &cfg.smtp;
+        let credentials = match (&s.username, cfg.smtp_password()?) {
+            (Some(user), Some(pass)) => Some(Credentials::new(user.clone(), pass)),
+            _ => None,
+        };
+        Ok(Session {
+            host: s.host.clone(),
+            port: s.port,
+            mode: s.tls,
+            timeout: s.timeout,
+            hello: ClientId::default(),
+            credentials,
+            starttls: match s.tls {
+                TlsMode::Starttls => Some(tls_params(cfg)?),
+                _ => None,
+            },
+            implicit: match s.tls {
+                TlsMode::Tls => Some(crate::inbound::imap::tls_connector(
+                    s.ca_file.as_deref(),
+                    "smtp.ca_file",
+                )?),
+                _ => None,
+            },
+            conn: None,
+            last_used: Instant::now(),
+        })
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, String> {
+        let addr = (self.host.as_str(), self.port);
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connecting to {}:{}: {e}", self.host, self.port))?;
+        // The point of owning the socket: no Nagle wait on the message's last small write.
+        tcp.set_nodelay(true).ok();
+        let stream: Box<dyn AsyncTokioStream> = match &self.implicit {
+            Some(connector) => {
+                let name = rustls_pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| format!("smtp.host `{}`: {e}", self.host))?;
+                let tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS handshake with {}:{}: {e}", self.host, self.port))?;
+                Box::new(TlsTcp(Box::new(tls)))
+            }
+            None => Box::new(tcp),
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+            .await
+            .map_err(|e| format!("SMTP greeting: {e}"))?;
+        if let Some(params) = &self.starttls {
+            conn.starttls(params.clone(), &self.hello)
+                .await
+                .map_err(|e| format!("SMTP STARTTLS: {e}"))?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(|e| format!("SMTP AUTH: {e}"))?;
+        }
+        debug_assert!(self.mode != TlsMode::Starttls || conn.is_encrypted());
+        Ok(conn)
+    }
+
+    /// Sends one mail. Failing to connect, log in or reach the server is temporary, whatever the
+    /// reply code: a wrong password or a server that is down must delay mail, not discard it.
+    async fn send(
+        &mut self,
+        envelope: &lettre::address::Envelope,
+        raw: &[u8],
+    ) -> Result<(), Failure> {
+        let idle = self.last_used.elapsed();
+        if let Some(mut conn) = self.conn.take() {
+            let keep = if idle > REOPEN_AFTER {
+                false
+            } else if idle > CHECK_AFTER {
+                tokio::time::timeout(self.timeout, conn.test_connected())
+                    .await
+                    .unwrap_or(false)
+            } else {
+                true
+            };
+            if keep {
+                self.conn = Some(conn);
+            } else {
+                tokio::time::timeout(self.timeout, conn.abort()).await.ok();
+            }
+        }
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => tokio::time::timeout(self.timeout, self.open())
+                .await
+                .map_err(|_| {
+                    Failure::Temporary(format!(
+                        "SMTP: connecting to {}:{} timed out",
+                        self.host, self.port
+                    ))
+                })?
+                .map_err(Failure::Temporary)?,
+        };
+        let result = tokio::time::timeout(self.timeout, conn.send(envelope, raw)).await;
+        self.last_used = Instant::now();
+        match result {
+            Ok(Ok(_)) => {
+                if !conn.has_broken() {
+                    self.conn = Some(conn);
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                // lettre marks the connection broken after an error; a refused recipient leaves
+                // it usable.
+                if !conn.has_broken() {
+                    self.conn = Some(conn);
+                }
+                if e.is_permanent() {
+                    Err(Failure::Permanent(format!("SMTP: {e}")))
+                } else {
+                    Err(Failure::Temporary(format!("SMTP: {e}")))
+                }
+            }
+            // Dropped mid-mail: the server may or may not have it; the next attempt decides.
+            Err(_) => Err(Failure::Temporary("SMTP: timed out".into())),
+        }
+    }
+
+    /// Says QUIT on the open connection, if any.
+    pub async fn close(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            tokio::time::timeout(self.timeout, conn.quit()).await.ok();
+        }
+    }
+}
+
+/// A TLS stream lettre can drive (its trait wants the peer address too).
+#[derive(Debug)]
+struct TlsTcp(Box<tokio_rustls::client::TlsStream<TcpStream>>);
+
+impl AsyncRead for TlsTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(self.get_mut().0.as_mut()).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(self.get_mut().0.as_mut()).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(self.get_mut().0.as_mut()).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(self.get_mut().0.as_mut()).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsTcp {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
 /// Delay before attempt number `attempts + 1`: 1 s, 2 s, 4 s ... up to `max`.
 pub fn backoff(attempts: i64, max: Duration) -> Duration {
     let exp = attempts.clamp(0, 20) as u32;
@@ -64,7 +277,7 @@ pub fn backoff(attempts: i64, max: Duration) -> Duration {
 /// Sends what is due until nothing is; returns how many were accepted.
 pub async fn send_due(
     db: &Arc<Mutex<Connection>>,
-    transport: &Transport,
+    session: &mut Session,
     clock: &dyn Clock,
     max_backoff: Duration,
     cancel: &CancellationToken,
@@ -87,11 +300,11 @@ pub async fn send_due(
             if cancel.is_cancelled() {
                 return Ok(sent);
             }
-            let result = send_one(transport, &mail).await;
+            let result = send_one(session, &mail).await;
             // Between the server's acceptance and this commit a crash means a duplicate: wait
-            // for the write gate (at most one pipeline transaction), not for SQLite's busy
-            // handler.
-            let _gate = store::WRITE_GATE.lock().await;
+            // for the write gate (at most one message of a pipeline batch, which commits early
+            // for us), not for SQLite's busy handler.
+            let _gate = store::write_gate().await;
             let conn = db.lock().unwrap_or_else(|p| p.into_inner());
             match result {
                 Ok(()) => {
@@ -139,7 +352,7 @@ enum Failure {
     Temporary(String),
 }
 
-async fn send_one(transport: &Transport, mail: &store::outbox::Pending) -> Result<(), Failure> {
+async fn send_one(session: &mut Session, mail: &store::outbox::Pending) -> Result<(), Failure> {
     let from = mail.envelope_from.parse().map_err(|e| {
         Failure::Permanent(format!("envelope sender `{}`: {e}", mail.envelope_from))
     })?;
@@ -153,11 +366,7 @@ async fn send_one(transport: &Transport, mail: &store::outbox::Pending) -> Resul
         .collect::<Result<Vec<_>, _>>()?;
     let envelope = lettre::address::Envelope::new(Some(from), to)
         .map_err(|e| Failure::Permanent(format!("building the envelope: {e}")))?;
-    match transport.send_raw(&envelope, &mail.raw).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_permanent() => Err(Failure::Permanent(format!("SMTP: {e}"))),
-        Err(e) => Err(Failure::Temporary(format!("SMTP: {e}"))),
-    }
+    session.send(&envelope, &mail.raw).await
 }
 
 /// The sender task. Wakes when the pipeline commits new mail (`wake`), when a retry falls due,
@@ -171,12 +380,12 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<()> {
     let db = Arc::new(Mutex::new(store::open(db_path)?));
-    let transport = transport(&cfg)?;
+    let mut session = Session::new(&cfg)?;
     let idle_check = Duration::from_secs(5);
     loop {
         if let Err(e) = send_due(
             &db,
-            &transport,
+            &mut session,
             clock.as_ref(),
             cfg.smtp.max_backoff,
             &cancel,
@@ -186,6 +395,7 @@ pub async fn run(
             tracing::error!(error = %format!("{e:#}"), "outbox: database error");
         }
         if cancel.is_cancelled() {
+            session.close().await;
             return Ok(());
         }
         let next = {
@@ -199,7 +409,10 @@ pub async fn run(
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
-            _ = cancel.cancelled() => return Ok(()),
+            _ = cancel.cancelled() => {
+                session.close().await;
+                return Ok(());
+            }
         }
     }
 }

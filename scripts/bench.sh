@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# bench.sh: Loket's benchmark against the real mail stack (issue 9), in one command.
+#
+#   scripts/bench.sh                       # the full run (about 15 minutes on 2 cores)
+#   scripts/bench.sh --messages 2000 --scale 0,100000 --latency-seconds 10   # a quick one
+#   scripts/bench.sh --no-write ...        # print the report, leave BENCHMARKS.md alone
+#
+# Builds the release binary and examples/bench.rs, starts a private mail stack
+# (scripts/mailstack.sh) on free loopback ports, runs the benchmark against it, stops the stack and
+# rewrites the benchmark's own section of BENCHMARKS.md (between its markers; everything else in the
+# file is kept). Every other option is passed to the benchmark: see
+# `target/release/examples/bench --help` (--messages, --rate, --latency-seconds, --idle-tickets,
+# --scale, --scale-messages, --only, --preload). Run as root, like scripts/test.sh.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+write=1
+args=()
+for a in "$@"; do
+    if [[ $a == --no-write ]]; then write=0; else args+=("$a"); fi
+done
+
+bash scripts/install-deps.sh >&2
+
+echo "bench.sh: building (release)" >&2
+cargo build --release --bin loket --example bench >&2
+
+dir=$(mktemp -d /tmp/loket-bench-stack.XXXXXX)
+cleanup() {
+    bash scripts/mailstack.sh stop "$dir" >/dev/null 2>&1 || true
+    rm -rf -- "$dir"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A port found free can be taken by someone else before the servers bind it: retry with new ones.
+for attempt in 1 2 3; do
+    if IMAP_PORT=$(free_port) IMAPS_PORT=$(free_port) LMTP_PORT=$(free_port) SMTP_PORT=$(free_port) \
+        bash scripts/mailstack.sh start "$dir" >&2; then
+        break
+    fi
+    ((attempt < 3)) || { echo "bench.sh: the mail stack did not start (3 attempts)" >&2; exit 1; }
+    echo "bench.sh: mail stack start failed, retrying with other ports" >&2
+done
+
+cmd="scripts/bench.sh${*:+ $*}"
+update=()
+((write)) && update=(--update "$ROOT/BENCHMARKS.md")
+target/release/examples/bench --stack "$dir" --loket "$ROOT/target/release/loket" \
+    --command "$cmd" "${update[@]}" "${args[@]}"
