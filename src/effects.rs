@@ -562,7 +562,7 @@ pub fn approval_reply(
                 ctx,
                 &t,
                 "approved",
-                with(approver, json!({ "note": note })),
+                outbound::with_extra(approver, json!({ "note": note })),
                 false,
             )?;
             let to = responsible(ctx.cfg, &t);
@@ -584,13 +584,6 @@ pub fn approval_reply(
         }
     }
     Ok(())
-}
-
-fn with(mut a: Value, b: Value) -> Value {
-    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
-        a.extend(b);
-    }
-    a
 }
 
 /// Reminds the approver of a decision still owed.

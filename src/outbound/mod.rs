@@ -256,7 +256,7 @@ fn ticket_thread(conn: &Connection, ticket: i64) -> Result<Vec<String>> {
 }
 
 /// Adds `extra`'s fields to the shared ticket values.
-fn with_extra(mut data: Value, extra: Value) -> Value {
+pub fn with_extra(mut data: Value, extra: Value) -> Value {
     if let (Some(base), Value::Object(more)) = (data.as_object_mut(), extra) {
         base.extend(more);
     }
