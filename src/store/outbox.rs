@@ -40,30 +40,46 @@ pub struct Pending {
     pub kind: String,
 }
 
+/// The columns `pending_from_row` reads, in its order.
+const PENDING_COLUMNS: &str = "id, ticket_id, message_id, envelope_from, rcpt, raw, attempts, kind";
+
+fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
+    let rcpt: String = r.get(4)?;
+    Ok(Pending {
+        id: r.get(0)?,
+        ticket_id: r.get(1)?,
+        message_id: r.get(2)?,
+        envelope_from: r.get(3)?,
+        rcpt: rcpt
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        raw: r.get(5)?,
+        attempts: r.get(6)?,
+        kind: r.get(7)?,
+    })
+}
+
+/// One unsent, not refused mail by id, due or not.
+pub fn unsent(conn: &Connection, id: i64) -> Result<Option<Pending>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PENDING_COLUMNS} FROM outbox WHERE id = ?1 AND sent_at IS NULL AND failed_at IS NULL"
+        ))?
+        .query_row([id], pending_from_row)
+        .optional()?)
+}
+
 /// Mails due for a (first or next) attempt, oldest first.
 pub fn due(conn: &Connection, now: DateTime<Utc>, limit: i64) -> Result<Vec<Pending>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, ticket_id, message_id, envelope_from, rcpt, raw, attempts, kind FROM outbox \
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PENDING_COLUMNS} FROM outbox \
          WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1 \
-         ORDER BY next_attempt_at, id LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![to_ms(now), limit], |r| {
-        let rcpt: String = r.get(4)?;
-        Ok(Pending {
-            id: r.get(0)?,
-            ticket_id: r.get(1)?,
-            message_id: r.get(2)?,
-            envelope_from: r.get(3)?,
-            rcpt: rcpt
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-            raw: r.get(5)?,
-            attempts: r.get(6)?,
-            kind: r.get(7)?,
-        })
-    })?;
+         ORDER BY next_attempt_at, id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![to_ms(now), limit], pending_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

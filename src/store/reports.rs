@@ -224,28 +224,5 @@ pub fn hold_outbox(conn: &Connection, id: i64, until: DateTime<Utc>) -> Result<(
 
 /// One unsent outbox mail by id, due or not (for `hold_outbox`'s caller, which sends it).
 pub fn outbox_mail(conn: &Connection, id: i64) -> Result<Option<super::outbox::Pending>> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, ticket_id, message_id, envelope_from, rcpt, raw, attempts, kind FROM outbox \
-             WHERE id = ?1 AND sent_at IS NULL AND failed_at IS NULL",
-        )?
-        .query_row([id], |r| {
-            let rcpt: String = r.get(4)?;
-            Ok(super::outbox::Pending {
-                id: r.get(0)?,
-                ticket_id: r.get(1)?,
-                message_id: r.get(2)?,
-                envelope_from: r.get(3)?,
-                rcpt: rcpt
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                raw: r.get(5)?,
-                attempts: r.get(6)?,
-                kind: r.get(7)?,
-            })
-        })
-        .optional()?)
+    super::outbox::unsent(conn, id)
 }
