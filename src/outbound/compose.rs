@@ -93,17 +93,25 @@ fn mailbox(a: &Address) -> Result<Mailbox> {
     Ok(Mailbox::new(name, email))
 }
 
-pub fn compose(env: &Envelope<'_>, mail: &Rendered, message_id: String) -> Result<Composed> {
+/// The header block every mail of Loket's shares: From the helpdesk, the recipients (also
+/// returned as the envelope's list), subject flattened to one line, Message-ID, Date and
+/// `Auto-Submitted: <auto_submitted>`.
+fn envelope_headers(
+    env: &Envelope<'_>,
+    subject: &str,
+    message_id: &str,
+    auto_submitted: &str,
+) -> Result<(lettre::message::MessageBuilder, Vec<String>)> {
     let from = mailbox(&Address {
         name: Some(env.from_name.to_string()),
         email: env.from_email.to_string(),
     })?;
     let mut b = lettre::Message::builder()
         .from(from)
-        .subject(one_line(&mail.subject))
+        .subject(one_line(subject))
         .message_id(Some(format!("<{message_id}>")))
         .date(env.now.into())
-        .header(AutoSubmitted("auto-replied".into()));
+        .header(AutoSubmitted(auto_submitted.into()));
     let mut rcpt = Vec::new();
     for a in env.to {
         b = b.to(mailbox(a)?);
@@ -113,6 +121,11 @@ pub fn compose(env: &Envelope<'_>, mail: &Rendered, message_id: String) -> Resul
         b = b.cc(mailbox(a)?);
         rcpt.push(a.email.clone());
     }
+    Ok((b, rcpt))
+}
+
+pub fn compose(env: &Envelope<'_>, mail: &Rendered, message_id: String) -> Result<Composed> {
+    let (mut b, mut rcpt) = envelope_headers(env, &mail.subject, &message_id, "auto-replied")?;
     if let Some(tag) = env.ticket_tag {
         b = b.header(TicketHeader(tag.to_string()));
     }
@@ -184,25 +197,7 @@ pub fn compose_report(
     let content_type = |s: &str| {
         ContentType::parse(s).with_context(|| format!("`{s}` is not a MIME content type"))
     };
-    let from = mailbox(&Address {
-        name: Some(env.from_name.to_string()),
-        email: env.from_email.to_string(),
-    })?;
-    let mut b = lettre::Message::builder()
-        .from(from)
-        .subject(one_line(&mail.subject))
-        .message_id(Some(format!("<{message_id}>")))
-        .date(env.now.into())
-        .header(AutoSubmitted("auto-generated".into()));
-    let mut rcpt = Vec::new();
-    for a in env.to {
-        b = b.to(mailbox(a)?);
-        rcpt.push(a.email.clone());
-    }
-    for a in env.cc {
-        b = b.cc(mailbox(a)?);
-        rcpt.push(a.email.clone());
-    }
+    let (b, mut rcpt) = envelope_headers(env, &mail.subject, &message_id, "auto-generated")?;
     // The plain part first: clients show the last alternative they understand.
     let alternative = MultiPart::alternative().singlepart(SinglePart::plain(mail.text.clone()));
     let alternative = if inline.is_empty() {
