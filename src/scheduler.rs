@@ -202,6 +202,12 @@ level = 2
         .into_bytes()
     }
 
+    /// One mail through the pipeline, as `loket ingest` would take it.
+    fn deliver(conn: &mut Connection, env: &Env, from: &str, id: &str, subject: &str, body: &str) {
+        process(conn, env, &mail(from, id, subject, body), &Source::Stdin)
+            .unwrap_or_else(|e| panic!("{subject}: {e:#}"));
+    }
+
     fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |r| r.get(0)).expect(sql)
     }
@@ -213,21 +219,15 @@ level = 2
         ));
         let env = env(Arc::clone(&clock));
         let mut conn = store::memory();
-        let src = Source::Stdin;
-        process(
+        deliver(&mut conn, &env, "rina@example.test", "a@x", "VPN", "mati");
+        deliver(
             &mut conn,
             &env,
-            &mail("rina@example.test", "a@x", "VPN", "mati"),
-            &src,
-        )
-        .expect("request");
-        process(
-            &mut conn,
-            &env,
-            &mail("budi@example.test", "b@x", "RE: [HD-1] VPN", "#resolve"),
-            &src,
-        )
-        .expect("resolve");
+            "budi@example.test",
+            "b@x",
+            "RE: [HD-1] VPN",
+            "#resolve",
+        );
         let closing = "SELECT COUNT(*) FROM outbox WHERE kind = 'closed'";
 
         clock.advance(chrono::Duration::hours(23));
@@ -255,29 +255,24 @@ level = 2
         ));
         let env = env(Arc::clone(&clock));
         let mut conn = store::memory();
-        let src = Source::Stdin;
-        process(
+        deliver(&mut conn, &env, "rina@example.test", "a@x", "VPN", "mati");
+        deliver(
             &mut conn,
             &env,
-            &mail("rina@example.test", "a@x", "VPN", "mati"),
-            &src,
-        )
-        .expect("request");
-        process(
-            &mut conn,
-            &env,
-            &mail("budi@example.test", "b@x", "RE: [HD-1] VPN", "#resolve"),
-            &src,
-        )
-        .expect("resolve");
+            "budi@example.test",
+            "b@x",
+            "RE: [HD-1] VPN",
+            "#resolve",
+        );
         clock.advance(chrono::Duration::hours(20));
-        process(
+        deliver(
             &mut conn,
             &env,
-            &mail("rina@example.test", "c@x", "RE: [HD-1] VPN", "masih mati"),
-            &src,
-        )
-        .expect("reply");
+            "rina@example.test",
+            "c@x",
+            "RE: [HD-1] VPN",
+            "masih mati",
+        );
         clock.advance(chrono::Duration::hours(30));
         assert_eq!(tick(&mut conn, &env).expect("tick"), 0);
         assert_eq!(
@@ -306,13 +301,7 @@ level = 2
         ));
         let env = env(Arc::clone(&clock));
         let mut conn = store::memory();
-        process(
-            &mut conn,
-            &env,
-            &mail("rina@example.test", "a@x", "VPN", "mati"),
-            &Source::Stdin,
-        )
-        .expect("request");
+        deliver(&mut conn, &env, "rina@example.test", "a@x", "VPN", "mati");
         assert_eq!(
             count(
                 &conn,
@@ -370,27 +359,16 @@ level = 2
         ));
         let env = env(Arc::clone(&clock));
         let mut conn = store::memory();
-        let src = Source::Stdin;
-        process(
-            &mut conn,
-            &env,
-            &mail("rina@example.test", "a@x", "VPN", "mati"),
-            &src,
-        )
-        .expect("request");
+        deliver(&mut conn, &env, "rina@example.test", "a@x", "VPN", "mati");
         clock.advance(chrono::Duration::hours(1));
-        process(
+        deliver(
             &mut conn,
             &env,
-            &mail(
-                "budi@example.test",
-                "b@x",
-                "RE: [HD-1] VPN",
-                "Sedang saya cek.",
-            ),
-            &src,
-        )
-        .expect("answer");
+            "budi@example.test",
+            "b@x",
+            "RE: [HD-1] VPN",
+            "Sedang saya cek.",
+        );
         clock.advance(chrono::Duration::hours(5));
         tick(&mut conn, &env).expect("tick");
         assert_eq!(count(&conn, "SELECT COUNT(*) FROM sla_steps"), 0);
@@ -421,14 +399,14 @@ level = 2
         ));
         let env = env(Arc::clone(&clock));
         let mut conn = store::memory();
-        let src = Source::Stdin;
-        process(
+        deliver(
             &mut conn,
             &env,
-            &mail("rina@example.test", "a@x", "Akses CCTV", "mohon akses"),
-            &src,
-        )
-        .expect("request");
+            "rina@example.test",
+            "a@x",
+            "Akses CCTV",
+            "mohon akses",
+        );
         ask_approval(&mut conn, &env);
         assert_eq!(
             count(
@@ -441,18 +419,14 @@ level = 2
         let tag = crate::decide::approval::token_tag(&token(&conn));
 
         // Without the token: nothing happens.
-        process(
+        deliver(
             &mut conn,
             &env,
-            &mail(
-                "boss@example.test",
-                "b1@x",
-                "RE: [HD-1] Akses CCTV",
-                "SETUJU",
-            ),
-            &src,
-        )
-        .expect("no token");
+            "boss@example.test",
+            "b1@x",
+            "RE: [HD-1] Akses CCTV",
+            "SETUJU",
+        );
         assert_eq!(
             count(
                 &conn,
@@ -480,13 +454,14 @@ level = 2
 
         // With the token, from the approver: approved.
         let subject = format!("RE: [HD-1] {tag} Akses CCTV");
-        process(
+        deliver(
             &mut conn,
             &env,
-            &mail("boss@example.test", "b2@x", &subject, "Setuju, silakan."),
-            &src,
-        )
-        .expect("approve");
+            "boss@example.test",
+            "b2@x",
+            &subject,
+            "Setuju, silakan.",
+        );
         assert_eq!(
             count(
                 &conn,
@@ -502,13 +477,14 @@ level = 2
         );
 
         // The same decision replayed (another Message-ID): ignored and logged.
-        process(
+        deliver(
             &mut conn,
             &env,
-            &mail("boss@example.test", "b3@x", &subject, "TOLAK"),
-            &src,
-        )
-        .expect("replay");
+            "boss@example.test",
+            "b3@x",
+            &subject,
+            "TOLAK",
+        );
         assert_eq!(
             count(&conn, "SELECT COUNT(*) FROM tickets WHERE status = 'open'"),
             1
@@ -529,27 +505,28 @@ level = 2
         ));
         let env = env(Arc::clone(&clock));
         let mut conn = store::memory();
-        let src = Source::Stdin;
-        process(
+        deliver(
             &mut conn,
             &env,
-            &mail("rina@example.test", "a@x", "Akses DC", "mohon akses"),
-            &src,
-        )
-        .expect("request");
+            "rina@example.test",
+            "a@x",
+            "Akses DC",
+            "mohon akses",
+        );
         ask_approval(&mut conn, &env);
         let subject = format!(
             "RE: [HD-1] {} Akses DC",
             crate::decide::approval::token_tag(&token(&conn))
         );
         // Someone else with the token: not an approver of HD-1, so not on the ticket at all.
-        process(
+        deliver(
             &mut conn,
             &env,
-            &mail("mallory@example.test", "m@x", &subject, "SETUJU"),
-            &src,
-        )
-        .expect("forged");
+            "mallory@example.test",
+            "m@x",
+            &subject,
+            "SETUJU",
+        );
         assert_eq!(
             count(
                 &conn,
@@ -557,18 +534,14 @@ level = 2
             ),
             1
         );
-        process(
+        deliver(
             &mut conn,
             &env,
-            &mail(
-                "boss@example.test",
-                "b@x",
-                &subject,
-                "TOLAK: akses DC hanya untuk tim infrastruktur",
-            ),
-            &src,
-        )
-        .expect("reject");
+            "boss@example.test",
+            "b@x",
+            &subject,
+            "TOLAK: akses DC hanya untuk tim infrastruktur",
+        );
         assert_eq!(
             count(
                 &conn,
@@ -610,13 +583,14 @@ category = "cctv"
             clock: clock as Arc<dyn Clock>,
         };
         let mut conn = store::memory();
-        process(
+        deliver(
             &mut conn,
             &env,
-            &mail("rina@example.test", "a@x", "Akses CCTV", "mohon"),
-            &Source::Stdin,
-        )
-        .expect("request");
+            "rina@example.test",
+            "a@x",
+            "Akses CCTV",
+            "mohon",
+        );
         let t = store::tickets::get(&conn, 1).expect("get").expect("ticket");
         assert_eq!(t.category.as_deref(), Some("cctv"));
         assert_eq!(t.status, "awaiting-approval");
