@@ -79,9 +79,70 @@ pub struct Config {
     /// `[metrics]`: the optional Prometheus endpoint; none when the section is left out.
     #[serde(default)]
     pub metrics: Option<Metrics>,
+    /// `[[mailboxes]]`: further helpdesk addresses this daemon serves besides `[helpdesk]`'s.
+    #[serde(default)]
+    pub mailboxes: Vec<ExtraMailbox>,
+    /// Every mailbox served, the `[helpdesk]`/`[imap]` one first; resolved at load.
+    #[serde(skip)]
+    accounts: Vec<Account>,
     /// `calendar` checked and built once at load (a holidays file is read then, not per use).
     #[serde(skip)]
     business: Option<crate::decide::calendar::Calendar>,
+}
+
+/// One `[[mailboxes]]` entry: another helpdesk address (say `sap-support@`) on the same IMAP
+/// server as `[imap]`, with its own login and folder, sharing the store and the tag sequence.
+/// Keys left out are taken from `[imap]` and `[helpdesk]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraMailbox {
+    /// The address users write to; the From of every mail about tickets that came in here.
+    pub address: String,
+    /// The display name in From [default: helpdesk.name].
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The category of a new ticket no rule gives one [default: classify.default_category].
+    #[serde(default)]
+    pub category: Option<String>,
+    /// IMAP login [default: imap.username and its password].
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The IMAP folder to read [default: INBOX].
+    #[serde(default = "default_mailbox")]
+    pub folder: String,
+    #[serde(default)]
+    pub processed_folder: Option<String>,
+}
+
+/// A mailbox the daemon serves, resolved from `[helpdesk]` + `[imap]` or a `[[mailboxes]]`
+/// entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// Names this mailbox's IMAP progress in the store: the folder for the first mailbox (as
+    /// it always was), the address for the others.
+    pub key: String,
+    pub address: String,
+    pub name: String,
+    pub category: Option<String>,
+    pub username: String,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    /// Where the secret is configured, for error messages (`imap`, `mailboxes[0]`).
+    section: String,
+    pub folder: String,
+    pub processed_folder: Option<String>,
+}
+
+impl Account {
+    /// The IMAP password, read from its file when that is how it was given.
+    pub fn password(&self) -> Result<String, ConfigError> {
+        read_secret(&self.section, &self.password, &self.password_file)
+            .map(|p| p.unwrap_or_default())
+    }
 }
 
 /// `[logging]`: the shape of the log lines on standard error (journald keeps them as they are).
@@ -104,7 +165,7 @@ pub enum LogFormat {
 
 /// `[metrics]`: a small HTTP endpoint with Prometheus `/metrics` and `/healthz`. It has no
 /// authentication, so it listens on loopback only (a local Prometheus or node agent scrapes it).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
     /// A loopback address and port, like "127.0.0.1:9187".
@@ -112,6 +173,14 @@ pub struct Metrics {
     /// `listen`, checked at load.
     #[serde(skip)]
     pub addr: Option<std::net::SocketAddr>,
+    /// `/healthz` fails once the IMAP or SMTP server has been unreachable this long (a
+    /// restart of either should not page anyone).
+    #[serde(default = "default_unhealthy_after", deserialize_with = "de_duration")]
+    pub unhealthy_after: Duration,
+}
+
+fn default_unhealthy_after() -> Duration {
+    Duration::from_secs(300)
 }
 
 /// `[[managers]]`: someone who gets the daily digest, counted over the tickets of their
@@ -370,7 +439,7 @@ pub enum TlsMode {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Imap {
     pub host: String,
@@ -404,7 +473,7 @@ pub struct Imap {
     pub max_backoff: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Smtp {
     pub host: String,
@@ -425,7 +494,7 @@ pub struct Smtp {
     pub max_backoff: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
     pub path: PathBuf,
@@ -752,7 +821,197 @@ impl Config {
         }
         // After the technicians: a rule's assignee must be one of them, as normalised above.
         crate::decide::rules::validate(self)?;
+        // After the rules: a mailbox's category must be one of the categories.
+        self.validate_mailboxes()?;
         Ok(())
+    }
+
+    fn validate_mailboxes(&mut self) -> Result<(), ConfigError> {
+        let mut accounts = vec![Account {
+            key: self.imap.mailbox.clone(),
+            address: self.helpdesk.address.clone(),
+            name: self.helpdesk.name.clone(),
+            category: None,
+            username: self.imap.username.clone(),
+            password: self.imap.password.clone(),
+            password_file: self.imap.password_file.clone(),
+            section: "imap".into(),
+            folder: self.imap.mailbox.clone(),
+            processed_folder: self.imap.processed_folder.clone(),
+        }];
+        // Taken out while checked: the checks look at the rest of the config.
+        let mut mailboxes = std::mem::take(&mut self.mailboxes);
+        let checked = self.check_mailboxes(&mut mailboxes, &mut accounts);
+        self.mailboxes = mailboxes;
+        checked?;
+        self.accounts = accounts;
+        Ok(())
+    }
+
+    fn check_mailboxes(
+        &self,
+        mailboxes: &mut [ExtraMailbox],
+        accounts: &mut Vec<Account>,
+    ) -> Result<(), ConfigError> {
+        for (i, m) in mailboxes.iter_mut().enumerate() {
+            let key = |k: &str| format!("mailboxes[{i}].{k}");
+            m.address = m.address.trim().to_ascii_lowercase();
+            if !is_plain_address(&m.address) {
+                return Err(invalid(
+                    &key("address"),
+                    format!("`{}` is not an e-mail address", m.address),
+                ));
+            }
+            if accounts.iter().any(|a| a.address == m.address) {
+                return Err(invalid(
+                    &key("address"),
+                    format!("`{}` is already served by another mailbox", m.address),
+                ));
+            }
+            if self.technician(&m.address).is_some() {
+                return Err(invalid(
+                    &key("address"),
+                    "a technician cannot use a helpdesk address",
+                ));
+            }
+            if m.name
+                .as_deref()
+                .is_some_and(|n| n.chars().any(char::is_control))
+            {
+                return Err(invalid(&key("name"), "must not contain control characters"));
+            }
+            if let Some(c) = &m.category {
+                match crate::decide::rules::category(self, c) {
+                    Some(found) => m.category = Some(found.name.clone()),
+                    None => {
+                        return Err(invalid(
+                            &key("category"),
+                            format!("`{c}` is not one of the [[categories]]"),
+                        ));
+                    }
+                }
+            }
+            if m.folder.trim().is_empty() {
+                return Err(invalid(&key("folder"), "must not be empty"));
+            }
+            // Own login, or the [imap] one as a whole: never one half of each.
+            let (password, password_file, section) =
+                if m.username.is_some() || m.password.is_some() || m.password_file.is_some() {
+                    if m.username.is_none() {
+                        return Err(invalid(
+                            &key("username"),
+                            "is required when the mailbox has its own password",
+                        ));
+                    }
+                    let section = format!("mailboxes[{i}]");
+                    validate_secret(&section, &m.password, &m.password_file, true)?;
+                    (m.password.clone(), m.password_file.clone(), section)
+                } else {
+                    (
+                        self.imap.password.clone(),
+                        self.imap.password_file.clone(),
+                        "imap".to_string(),
+                    )
+                };
+            let username = m
+                .username
+                .clone()
+                .unwrap_or_else(|| self.imap.username.clone());
+            if accounts
+                .iter()
+                .any(|a| a.username == username && a.folder == m.folder)
+            {
+                return Err(invalid(
+                    &key("folder"),
+                    format!(
+                        "`{}` of `{username}` is already read by another mailbox",
+                        m.folder
+                    ),
+                ));
+            }
+            accounts.push(Account {
+                key: m.address.clone(),
+                address: m.address.clone(),
+                name: m.name.clone().unwrap_or_else(|| self.helpdesk.name.clone()),
+                category: m.category.clone(),
+                username,
+                password,
+                password_file,
+                section,
+                folder: m.folder.clone(),
+                processed_folder: m.processed_folder.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// For a reload while running: keeps the settings the open connections and the log were
+    /// started with (servers, logins, mailboxes, database, metrics endpoint, log format) from
+    /// `running`, and names the sections whose change needs a restart.
+    pub fn keep_connections_of(&mut self, running: &Config) -> Vec<&'static str> {
+        let mut kept = Vec::new();
+        if self.imap != running.imap {
+            kept.push("imap");
+        }
+        if self.smtp != running.smtp {
+            kept.push("smtp");
+        }
+        if self.database != running.database {
+            kept.push("database");
+        }
+        if self.metrics != running.metrics {
+            kept.push("metrics");
+        }
+        if self.mailboxes != running.mailboxes || self.helpdesk.address != running.helpdesk.address
+        {
+            kept.push("mailboxes");
+        }
+        if self.logging.format != running.logging.format {
+            kept.push("logging");
+        }
+        self.imap = running.imap.clone();
+        self.smtp = running.smtp.clone();
+        self.database = running.database.clone();
+        self.metrics = running.metrics.clone();
+        self.mailboxes = running.mailboxes.clone();
+        self.accounts = running.accounts.clone();
+        self.helpdesk.address = running.helpdesk.address.clone();
+        self.logging = running.logging.clone();
+        kept
+    }
+
+    /// Every mailbox served, the `[helpdesk]` one first.
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    /// The mailbox whose IMAP progress is stored under `key`.
+    pub fn account_by_key(&self, key: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.key == key)
+    }
+
+    /// The mailbox with this address.
+    pub fn account_by_address(&self, address: &str) -> Option<&Account> {
+        self.accounts
+            .iter()
+            .find(|a| a.address.eq_ignore_ascii_case(address))
+    }
+
+    /// Whether `email` is one of the helpdesk's own addresses (any mailbox).
+    pub fn is_helpdesk_address(&self, email: &str) -> bool {
+        email.eq_ignore_ascii_case(&self.helpdesk.address)
+            || self
+                .mailboxes
+                .iter()
+                .any(|m| m.address.eq_ignore_ascii_case(email))
+    }
+
+    /// Name and address mails about a ticket that came in at `via` are sent from.
+    pub fn sender_for(&self, via: Option<&str>) -> (&str, &str) {
+        match via.and_then(|v| self.account_by_address(v)) {
+            Some(a) => (a.name.as_str(), a.address.as_str()),
+            None => (self.helpdesk.name.as_str(), self.helpdesk.address.as_str()),
+        }
     }
 
     /// The IMAP password, read from `password_file` when that is how it was given.
@@ -970,6 +1229,95 @@ path = "loket.db"
             .unwrap_err()
             .to_string();
         assert!(err.contains("imap.password"), "{err}");
+    }
+
+    #[test]
+    fn mailboxes_resolve_and_their_mistakes_are_named() {
+        let cats = "\n[[categories]]\nname = \"sap\"\n";
+        let cfg = load(&format!(
+            "{MINIMAL}{cats}\n[[mailboxes]]\naddress = \"SAP@Example.test\"\ncategory = \"SAP\"\n\
+             folder = \"SAP\"\n"
+        ))
+        .unwrap();
+        let accounts = cfg.accounts();
+        assert_eq!(accounts.len(), 2);
+        assert_eq!(accounts[0].address, cfg.helpdesk.address);
+        assert_eq!(
+            accounts[0].key, "INBOX",
+            "the first mailbox keeps its old progress key"
+        );
+        assert_eq!(accounts[1].address, "sap@example.test");
+        assert_eq!(accounts[1].category.as_deref(), Some("sap"));
+        // Without a login of its own it uses [imap]'s: then it must read another folder.
+        assert_eq!(accounts[1].username, cfg.imap.username);
+        assert!(cfg.is_helpdesk_address("sap@example.test"));
+        assert_eq!(
+            cfg.sender_for(Some("sap@example.test")),
+            (cfg.helpdesk.name.as_str(), "sap@example.test")
+        );
+        assert_eq!(cfg.sender_for(None).1, cfg.helpdesk.address);
+
+        for (extra, key) in [
+            ("address = \"not-an-address\"\n", "mailboxes[0].address"),
+            (
+                "address = \"sap@example.test\"\ncategory = \"hr\"\n",
+                "mailboxes[0].category",
+            ),
+            (
+                "address = \"sap@example.test\"\npassword = \"x\"\n",
+                "mailboxes[0].username",
+            ),
+            (
+                "address = \"sap@example.test\"\nusername = \"sap\"\n",
+                "mailboxes[0].password",
+            ),
+        ] {
+            let err = load(&format!("{MINIMAL}{cats}\n[[mailboxes]]\n{extra}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
+        // The same address twice, and the same folder of the same login twice.
+        let twice = load(&format!(
+            "{MINIMAL}\n[[mailboxes]]\naddress = \"a@example.test\"\nfolder = \"A\"\n\
+             \n[[mailboxes]]\naddress = \"a@example.test\"\nfolder = \"B\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(twice.contains("mailboxes[1].address"), "{twice}");
+        let same_folder = load(&format!(
+            "{MINIMAL}\n[[mailboxes]]\naddress = \"a@example.test\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            same_folder.contains("mailboxes[0].folder") && same_folder.contains("INBOX"),
+            "{same_folder}"
+        );
+    }
+
+    #[test]
+    fn reload_keeps_connections_and_names_what_needs_a_restart() {
+        let running = load(MINIMAL).unwrap();
+        let mut fresh = load(&format!(
+            "{MINIMAL}\n[lifecycle]\nauto_close_after = \"2h\"\n"
+        ))
+        .unwrap();
+        assert!(fresh.keep_connections_of(&running).is_empty());
+        assert_eq!(fresh.lifecycle.auto_close_after, Duration::from_secs(7200));
+
+        let mut moved = load(&MINIMAL.replace(
+            "password = \"secret\"\n",
+            "password = \"secret\"\nmailbox = \"Helpdesk\"\n",
+        ))
+        .unwrap();
+        assert_eq!(moved.keep_connections_of(&running), vec!["imap"]);
+        assert_eq!(moved.imap.mailbox, "INBOX");
+        assert_eq!(moved.accounts(), running.accounts());
+
+        fresh.helpdesk.address = "other@example.test".into();
+        assert_eq!(fresh.keep_connections_of(&running), vec!["mailboxes"]);
+        assert_eq!(fresh.helpdesk.address, running.helpdesk.address);
     }
 
     #[test]

@@ -1,7 +1,10 @@
-//! `loket run`: the IMAP task, the sender task, the scheduler and (when configured) the metrics
-//! endpoint side by side, stopped together by SIGTERM or SIGINT. Each task finishes the message
-//! in hand before it returns.
+//! `loket run`: an IMAP task per mailbox, the sender task, the scheduler and (when configured)
+//! the metrics endpoint side by side, stopped together by SIGTERM or SIGINT. Each task finishes
+//! the message in hand before it returns. SIGHUP reloads the config and templates: rules,
+//! categories, targets, people and mail texts change at the next message or tick; the servers,
+//! logins, mailboxes and database stay as started.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,11 +12,13 @@ use anyhow::{Context, Result};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::health::Health;
 use crate::outbound::render::Renderer;
-use crate::pipeline::Env;
+use crate::pipeline::{Env, LiveEnv};
 use crate::{inbound, metrics, outbound, scheduler, store};
 
 /// Builds the shared environment: config, compiled templates, the real clock.
@@ -26,9 +31,26 @@ pub fn env(cfg: Config) -> Result<Env> {
     })
 }
 
-pub async fn run(env: Env) -> Result<()> {
+/// Loads the config at `path` again for a running daemon: checked as at start, its templates
+/// compiled, the connection settings kept from `running` (named in the second value when they
+/// differ). Any error leaves the caller with the config it has.
+pub fn reload(path: &Path, running: &Env) -> Result<(Env, Vec<&'static str>)> {
+    let mut cfg = Config::load(path)?;
+    let kept = cfg.keep_connections_of(&running.cfg);
+    let renderer = Renderer::new(cfg.templates.dir.as_deref()).context("loading templates")?;
+    Ok((
+        Env {
+            cfg: Arc::new(cfg),
+            renderer: Arc::new(renderer),
+            clock: Arc::clone(&running.clock),
+        },
+        kept,
+    ))
+}
+
+/// Runs until SIGTERM/SIGINT. `config_path` is read again on SIGHUP.
+pub async fn run(env: Env, config_path: &Path) -> Result<()> {
     let cfg = Arc::clone(&env.cfg);
-    let db = Arc::new(Mutex::new(store::open(&cfg.database.path)?));
     // Fails early on a bad SMTP setting (unreadable CA file, ...) rather than in the task.
     outbound::smtp::transport(&cfg)?;
     // Likewise a metrics port that is taken: bound here, served by a task below.
@@ -37,54 +59,96 @@ pub async fn run(env: Env) -> Result<()> {
         None => None,
     };
 
+    let live = Arc::new(LiveEnv::new(env.clone()));
+    let health = Arc::new(Health::new(
+        cfg.accounts().iter().map(|a| a.address.as_str()),
+        env.clock.now(),
+    ));
     let cancel = CancellationToken::new();
     let wake = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
-    tasks.spawn(inbound::imap::run(
-        env.clone(),
-        db,
-        Arc::clone(&wake),
-        cancel.clone(),
-    ));
+    // One IMAP task per mailbox, each with its own connection to the database (they take
+    // turns at writing through store::WRITE_GATE like every writer).
+    for account in cfg.accounts() {
+        let task = inbound::imap::Task {
+            account: account.clone(),
+            live: Arc::clone(&live),
+            db: Arc::new(Mutex::new(store::open(&cfg.database.path)?)),
+            outbox_wake: Arc::clone(&wake),
+            health: Arc::clone(&health),
+            cancel: cancel.clone(),
+        };
+        let span = tracing::info_span!("imap", mailbox = %account.address);
+        tasks.spawn(inbound::imap::run(env.clone(), task).instrument(span));
+    }
     {
-        let (cfg, clock, wake, cancel) = (
+        let (cfg, clock, wake, health, cancel) = (
             Arc::clone(&cfg),
             Arc::clone(&env.clock),
             Arc::clone(&wake),
+            Arc::clone(&health),
             cancel.clone(),
         );
         tasks.spawn(async move {
             let path = cfg.database.path.clone();
-            if let Err(e) = outbound::smtp::run(cfg, &path, clock, wake, cancel).await {
+            if let Err(e) = outbound::smtp::run(cfg, &path, clock, wake, health, cancel).await {
                 tracing::error!(error = %format!("{e:#}"), "sender task stopped");
             }
         });
     }
     {
-        let (env, wake, cancel) = (env.clone(), Arc::clone(&wake), cancel.clone());
+        let (live, wake, cancel) = (Arc::clone(&live), Arc::clone(&wake), cancel.clone());
+        let path = cfg.database.path.clone();
         tasks.spawn(async move {
-            let path = env.cfg.database.path.clone();
-            if let Err(e) = scheduler::run(env, &path, wake, cancel).await {
+            if let Err(e) = scheduler::run(live, &path, wake, cancel).await {
                 tracing::error!(error = %format!("{e:#}"), "scheduler stopped");
             }
         });
     }
-    if let Some(listener) = metrics_listener {
+    if let (Some(listener), Some(m)) = (metrics_listener, cfg.metrics.as_ref()) {
         tasks.spawn(metrics::serve(
             listener,
             cfg.database.path.clone(),
             Arc::clone(&env.clock),
+            Arc::clone(&health),
+            m.unhealthy_after,
             cancel.clone(),
         ));
     }
-    tracing::info!(address = %cfg.helpdesk.address, db = %cfg.database.path.display(), "loket running");
+    let addresses: Vec<&str> = cfg.accounts().iter().map(|a| a.address.as_str()).collect();
+    tracing::info!(addresses = ?addresses, db = %cfg.database.path.display(), "loket running");
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = tasks.join_next() => tracing::error!("a task ended unexpectedly; shutting down"),
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = hup.recv() => {
+                let running = live.get();
+                match reload(config_path, &running) {
+                    Ok((fresh, kept)) => {
+                        live.set(fresh);
+                        if kept.is_empty() {
+                            tracing::info!(config = %config_path.display(), "SIGHUP: config and templates reloaded");
+                        } else {
+                            tracing::warn!(
+                                config = %config_path.display(),
+                                unchanged = ?kept,
+                                "SIGHUP: config and templates reloaded; changes to these sections need a restart and are not applied"
+                            );
+                        }
+                    }
+                    Err(e) => tracing::error!(
+                        config = %config_path.display(),
+                        error = %format!("{e:#}"),
+                        "SIGHUP: reload failed; keeping the config in force"
+                    ),
+                }
+            }
+            _ = tasks.join_next() => { tracing::error!("a task ended unexpectedly; shutting down"); break; }
+        }
     }
     cancel.cancel();
     // The tasks stop at the next message boundary; an SMTP or IMAP call that hangs must not

@@ -21,6 +21,7 @@ pub mod decide;
 pub mod digest;
 pub mod effects;
 pub mod fixtures;
+pub mod health;
 pub mod inbound;
 pub mod metrics;
 pub mod outbound;

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         command => match Config::load(&config) {
             Ok(cfg) => {
                 init_logging(cfg.logging.format);
-                dispatch(command, cfg)
+                dispatch(command, cfg, &config)
             }
             Err(e) => {
                 init_logging(LogFormat::Text);
@@ -70,13 +70,13 @@ fn main() -> ExitCode {
 }
 
 /// Every command that works from a loaded config.
-fn dispatch(command: Command, cfg: Config) -> Result<()> {
+fn dispatch(command: Command, cfg: Config, path: &Path) -> Result<()> {
     match command {
         // `main` handles these two before (or without) a loaded config.
         Command::Init { .. } | Command::Ingest => bail!("internal error: command dispatched twice"),
         Command::Run => {
             let env = daemon::env(cfg)?;
-            tokio::runtime::Runtime::new()?.block_on(daemon::run(env))
+            tokio::runtime::Runtime::new()?.block_on(daemon::run(env, path))
         }
         Command::Check => check(cfg),
         Command::Tickets { command } => tickets(cfg, command),
@@ -183,25 +183,38 @@ fn check(cfg: Config) -> Result<()> {
     println!("templates: ok");
     let rt = tokio::runtime::Runtime::new()?;
     let mut failed = false;
-    match rt.block_on(inbound::imap::probe(&cfg)) {
-        Ok(found) => {
-            println!("imap {}:{}: login ok", cfg.imap.host, cfg.imap.port);
-            let idle = found.iter().any(|c| c == "IDLE");
-            println!(
-                "  IDLE: {}",
-                if idle {
-                    "offered"
-                } else {
-                    "not offered (polling)"
+    for account in cfg.accounts() {
+        let who = if cfg.accounts().len() > 1 {
+            format!(
+                " ({} as {}, folder {})",
+                account.address, account.username, account.folder
+            )
+        } else {
+            String::new()
+        };
+        match rt.block_on(inbound::imap::probe(&cfg, account)) {
+            Ok(found) => {
+                println!("imap {}:{}{who}: login ok", cfg.imap.host, cfg.imap.port);
+                let idle = found.iter().any(|c| c == "IDLE");
+                println!(
+                    "  IDLE: {}",
+                    if idle {
+                        "offered"
+                    } else {
+                        "not offered (polling)"
+                    }
+                );
+                for f in found {
+                    println!("  {f}");
                 }
-            );
-            for f in found {
-                println!("  {f}");
             }
-        }
-        Err(e) => {
-            failed = true;
-            println!("imap {}:{}: FAILED: {e:#}", cfg.imap.host, cfg.imap.port);
+            Err(e) => {
+                failed = true;
+                println!(
+                    "imap {}:{}{who}: FAILED: {e:#}",
+                    cfg.imap.host, cfg.imap.port
+                );
+            }
         }
     }
     // lettre's pooled transport spawns its pool task on creation: build it inside the runtime.

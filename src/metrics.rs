@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::health::{Health, Snapshot};
 use crate::store;
 
 /// The largest request head read; a scraper sends a few hundred bytes.
@@ -42,6 +43,8 @@ pub async fn serve(
     listener: TcpListener,
     db_path: PathBuf,
     clock: Arc<dyn Clock>,
+    health: Arc<Health>,
+    unhealthy_after: Duration,
     cancel: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -68,10 +71,15 @@ pub async fn serve(
                 }
             },
         };
-        let (db_path, clock) = (db_path.clone(), Arc::clone(&clock));
+        let (db_path, clock, health) = (db_path.clone(), Arc::clone(&clock), Arc::clone(&health));
         tokio::spawn(async move {
             let _permit = permit;
-            match tokio::time::timeout(CLIENT_TIMEOUT, handle(stream, &db_path, clock)).await {
+            let links = Links {
+                health: &health,
+                unhealthy_after,
+            };
+            match tokio::time::timeout(CLIENT_TIMEOUT, handle(stream, &db_path, clock, links)).await
+            {
                 Ok(Err(e)) => tracing::debug!(error = %e, "metrics: client failed"),
                 Err(_) => tracing::debug!("metrics: client too slow"),
                 Ok(Ok(())) => {}
@@ -80,7 +88,19 @@ pub async fn serve(
     }
 }
 
-async fn handle(mut stream: TcpStream, db_path: &Path, clock: Arc<dyn Clock>) -> Result<()> {
+/// What the daemon's tasks report about their servers, and how long an outage is tolerated.
+#[derive(Clone, Copy)]
+struct Links<'a> {
+    health: &'a Health,
+    unhealthy_after: Duration,
+}
+
+async fn handle(
+    mut stream: TcpStream,
+    db_path: &Path,
+    clock: Arc<dyn Clock>,
+    links: Links<'_>,
+) -> Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -101,17 +121,27 @@ async fn handle(mut stream: TcpStream, db_path: &Path, clock: Arc<dyn Clock>) ->
         Some(r) if r.wants("/metrics") || r.wants("/healthz") => {
             let (path, is_metrics) = (db_path.to_path_buf(), r.wants("/metrics"));
             let now = clock.now();
+            let links_now = links.health.snapshot();
+            let limit =
+                chrono::Duration::from_std(links.unhealthy_after).unwrap_or(chrono::Duration::MAX);
             let result = tokio::task::spawn_blocking(move || -> Result<String> {
                 let conn = open(&path)?;
                 if is_metrics {
-                    render(&conn, now)
+                    let mut text = render(&conn, now)?;
+                    text.push_str(&render_links(&links_now));
+                    Ok(text)
                 } else {
                     conn.query_row("SELECT 1 FROM tickets LIMIT 1", [], |_| Ok(()))
                         .or_else(|e| match e {
                             rusqlite::Error::QueryReturnedNoRows => Ok(()),
                             e => Err(e),
                         })?;
-                    Ok("ok\n".into())
+                    let problems = links_now.problems(now, limit);
+                    if problems.is_empty() {
+                        Ok("ok\n".into())
+                    } else {
+                        Err(Unhealthy(problems.join("\n")).into())
+                    }
                 }
             })
             .await
@@ -237,11 +267,64 @@ fn route(request: &Option<Request>, body: Result<String>) -> Response {
             allow: false,
         },
         Ok(body) => Response::text(200, &body),
-        Err(e) => {
-            tracing::warn!(error = %format!("{e:#}"), path = %r.path, "metrics: database unavailable");
-            Response::text(503, &format!("database unavailable: {e:#}\n"))
-        }
+        Err(e) => match e.downcast_ref::<Unhealthy>() {
+            Some(Unhealthy(why)) => Response::text(503, &format!("unhealthy:\n{why}\n")),
+            None => {
+                tracing::warn!(error = %format!("{e:#}"), path = %r.path, "metrics: database unavailable");
+                Response::text(503, &format!("database unavailable: {e:#}\n"))
+            }
+        },
     }
+}
+
+/// `/healthz`'s answer when a server has been unreachable too long.
+#[derive(Debug)]
+struct Unhealthy(String);
+
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unhealthy {}
+
+/// The connection figures only this process knows: IMAP per mailbox, SMTP.
+fn render_links(s: &Snapshot) -> String {
+    let mut out = String::new();
+    let stamp = |t: Option<DateTime<Utc>>| t.map_or(0, |t| t.timestamp());
+    out.push_str(
+        "# HELP loket_imap_connected Whether the IMAP session of a mailbox is up (1) or not (0).\n\
+         # TYPE loket_imap_connected gauge\n",
+    );
+    for (mailbox, link) in &s.imap {
+        out.push_str(&format!(
+            "loket_imap_connected{{mailbox=\"{}\"}} {}\n",
+            escape(mailbox),
+            u8::from(link.up)
+        ));
+    }
+    out.push_str(
+        "# HELP loket_imap_last_poll_timestamp_seconds When a mailbox was last read successfully \
+         (Unix time; 0 never).\n# TYPE loket_imap_last_poll_timestamp_seconds gauge\n",
+    );
+    for (mailbox, link) in &s.imap {
+        out.push_str(&format!(
+            "loket_imap_last_poll_timestamp_seconds{{mailbox=\"{}\"}} {}\n",
+            escape(mailbox),
+            stamp(link.last_ok)
+        ));
+    }
+    out.push_str(&format!(
+        "# HELP loket_smtp_up Whether the last attempt to hand a mail to the SMTP server got an \
+         answer (1) or failed (0).\n# TYPE loket_smtp_up gauge\nloket_smtp_up {}\n\
+         # HELP loket_smtp_last_success_timestamp_seconds When the SMTP server last took a mail \
+         (Unix time; 0 never).\n# TYPE loket_smtp_last_success_timestamp_seconds gauge\n\
+         loket_smtp_last_success_timestamp_seconds {}\n",
+        u8::from(s.smtp.up || s.smtp.down_since.is_none()),
+        stamp(s.smtp.last_ok)
+    ));
+    out
 }
 
 /// Every status, so a dashboard sees zeros rather than gaps.
@@ -438,10 +521,15 @@ mod tests {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cancel = CancellationToken::new();
+        let clock = Arc::new(crate::clock::ManualClock::new(Utc::now()));
+        let links = Arc::new(Health::new(["helpdesk@example.test"], clock.now()));
+        links.imap_ok("helpdesk@example.test", clock.now());
         let server = tokio::spawn(serve(
             listener,
             db.clone(),
-            Arc::new(crate::clock::SystemClock),
+            Arc::clone(&clock) as Arc<dyn Clock>,
+            Arc::clone(&links),
+            Duration::from_secs(300),
             cancel.clone(),
         ));
         let get = |path: &'static str| async move {
@@ -465,6 +553,31 @@ mod tests {
             "{health}"
         );
         assert!(get("/").await.starts_with("HTTP/1.1 404"));
+        assert!(
+            metrics.contains("loket_imap_connected{mailbox=\"helpdesk@example.test\"} 1\n"),
+            "{metrics}"
+        );
+
+        // IMAP down: healthy for the grace period, then 503 naming the mailbox and the error.
+        links.imap_failed("helpdesk@example.test", clock.now(), "connection refused");
+        clock.advance(chrono::Duration::seconds(299));
+        assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+        assert!(
+            get("/metrics")
+                .await
+                .contains("loket_imap_connected{mailbox=\"helpdesk@example.test\"} 0\n")
+        );
+        clock.advance(chrono::Duration::seconds(2));
+        let health_text = get("/healthz").await;
+        assert!(health_text.starts_with("HTTP/1.1 503"), "{health_text}");
+        assert!(
+            health_text.contains(
+                "IMAP for helpdesk@example.test unreachable for 301s: connection refused"
+            ),
+            "{health_text}"
+        );
+        links.imap_ok("helpdesk@example.test", clock.now());
+        assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
 
         // Without its database the endpoint says so rather than pretending.
         std::fs::remove_file(&db).unwrap();

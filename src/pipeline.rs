@@ -28,6 +28,25 @@ pub struct Env {
     pub clock: Arc<dyn Clock>,
 }
 
+/// The environment the daemon's tasks read afresh for every batch of mail and every scheduler
+/// tick, so that SIGHUP can put a reloaded config and templates in its place.
+pub struct LiveEnv(std::sync::RwLock<Env>);
+
+impl LiveEnv {
+    pub fn new(env: Env) -> LiveEnv {
+        LiveEnv(std::sync::RwLock::new(env))
+    }
+
+    /// The environment in force now (cheap: three reference counts).
+    pub fn get(&self) -> Env {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set(&self, env: Env) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = env;
+    }
+}
+
 /// Where a message came from; an IMAP message also advances that mailbox's progress in the same
 /// transaction.
 #[derive(Debug, Clone)]
@@ -41,6 +60,14 @@ pub enum Source {
 }
 
 impl Source {
+    /// The mailbox a message came in at; `loket ingest` counts as the `[helpdesk]` one.
+    fn account<'c>(&self, cfg: &'c Config) -> Option<&'c crate::config::Account> {
+        match self {
+            Source::Imap { mailbox, .. } => cfg.account_by_key(mailbox),
+            Source::Stdin => None,
+        }
+    }
+
     fn label(&self) -> String {
         match self {
             Source::Imap { mailbox, uid, .. } => format!("imap:{mailbox}:{uid}"),
@@ -237,7 +264,23 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                 .from
                 .as_ref()
                 .context("decide guarantees a sender for new tickets")?;
-            let class = rules::evaluate(cfg, &msg);
+            let parent = match &placement {
+                Placement::Existing { ticket, .. } => Some(ticket),
+                Placement::New { .. } => None,
+            };
+            // The mailbox it came in at (a follow-up of a closed ticket without one keeps the
+            // old ticket's): its address answers, its category is the default.
+            let via = source
+                .account(cfg)
+                .filter(|a| a.address != cfg.helpdesk.address)
+                .map(|a| a.address.clone())
+                .or_else(|| parent.and_then(|t| t.mailbox.clone()));
+            let default_category = via
+                .as_deref()
+                .and_then(|v| cfg.account_by_address(v))
+                .and_then(|a| a.category.as_deref())
+                .or(cfg.classify.default_category.as_deref());
+            let class = rules::evaluate_with_default(cfg, &msg, default_category);
             let lang = class
                 .language
                 .as_deref()
@@ -251,10 +294,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                 }
                 .to_string();
             }
-            let parent = match &placement {
-                Placement::Existing { ticket, .. } => Some(ticket.id),
-                Placement::New { .. } => None,
-            };
+            let parent = parent.map(|t| t.id);
             let category = class.category.as_deref();
             let level = i64::from(class.level.max(1));
             let candidates = lifecycle::candidates(cfg, level, category);
@@ -291,6 +331,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                     owner: owner.map(|t| t.email.as_str()),
                     language: lang,
                     parent_id: parent,
+                    mailbox: via.as_deref(),
                     now,
                 },
             )?;
@@ -576,7 +617,7 @@ fn facts(
         None
     };
     Ok(Facts {
-        from_helpdesk: sender == cfg.helpdesk.address,
+        from_helpdesk: cfg.is_helpdesk_address(sender),
         is_our_message_id: is_ours,
         bounce_ticket,
         recent_acks: store::outbox::count_recent(conn, sender, "ack", now - window)? as u32,
@@ -594,7 +635,7 @@ fn add_copied_participants(
     msg: &Inbound,
 ) -> Result<()> {
     for a in msg.to.iter().chain(msg.cc.iter()) {
-        if a.email == cfg.helpdesk.address || cfg.technician(&a.email).is_some() {
+        if cfg.is_helpdesk_address(&a.email) || cfg.technician(&a.email).is_some() {
             continue;
         }
         store::tickets::add_participant(conn, ticket, &a.email, a.name.as_deref(), "cc")?;

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::decide::{lifecycle, sla};
 use crate::effects;
 use crate::outbound;
-use crate::pipeline::Env;
+use crate::pipeline::{Env, LiveEnv};
 use crate::store;
 
 /// Runs every due job once; returns how many tickets changed.
@@ -134,15 +134,17 @@ fn auto_close(conn: &mut Connection, env: &Env) -> Result<usize> {
 
 /// The scheduler task: a tick every `lifecycle.scheduler_interval` until `cancel`.
 pub async fn run(
-    env: Env,
+    live: Arc<LiveEnv>,
     db_path: &Path,
     wake_sender: Arc<Notify>,
     cancel: CancellationToken,
 ) -> Result<()> {
     let db = Arc::new(Mutex::new(store::open(db_path)?));
-    let interval = env.cfg.lifecycle.scheduler_interval;
     loop {
-        let (db2, env2) = (Arc::clone(&db), env.clone());
+        // Read afresh each tick: a reload (SIGHUP) changes rules, targets and templates.
+        let env = live.get();
+        let interval = env.cfg.lifecycle.scheduler_interval;
+        let (db2, env2) = (Arc::clone(&db), env);
         let result = tokio::task::spawn_blocking(move || {
             let mut conn = db2.lock().unwrap_or_else(|p| p.into_inner());
             tick(&mut conn, &env2)

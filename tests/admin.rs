@@ -1,11 +1,14 @@
 //! The administrator's commands, run as the built binary against a temporary database seeded
 //! through `loket ingest`. No mail stack: these commands never touch IMAP or SMTP.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{free_port, http_get};
 
 /// Runs the loket binary with exactly `args`; returns (exit code, stdout, stderr).
 fn run_loket(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
@@ -469,23 +472,6 @@ fn config_errors_name_the_key() {
     let (code, _, err) = desk.cli(&["tickets", "list"]);
     assert_ne!(code, 0);
     assert!(err.contains("format") && err.contains("xml"), "{err}");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
 }
 
 #[test]

@@ -659,6 +659,7 @@ label = "Printer & scanner"
                 owner: None,
                 language: "id",
                 parent_id: None,
+                mailbox: None,
                 now: store::from_ms(1_700_000_000_000),
             },
         )

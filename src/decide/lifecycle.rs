@@ -354,6 +354,7 @@ level = 2
             first_response_at: None,
             resolved_at: None,
             closed_at: None,
+            mailbox: None,
         }
     }
 

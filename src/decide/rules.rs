@@ -933,6 +933,16 @@ impl fmt::Display for Classification {
 /// Classifies `msg`, the first message of a new ticket. See the module documentation for the
 /// order in which things are decided.
 pub fn evaluate(cfg: &Config, msg: &Inbound) -> Classification {
+    evaluate_with_default(cfg, msg, cfg.classify.default_category.as_deref())
+}
+
+/// [`evaluate`] with the category a message gets when no rule gives one: the mailbox's own
+/// (`[[mailboxes]] category`) instead of `classify.default_category`.
+pub fn evaluate_with_default(
+    cfg: &Config,
+    msg: &Inbound,
+    default_category: Option<&str>,
+) -> Classification {
     let subject_tokens = tokens(&msg.subject);
     let subject = Words::new(&subject_tokens);
     let body_text = scanned_body(&msg.text);
@@ -1005,7 +1015,7 @@ pub fn evaluate(cfg: &Config, msg: &Inbound) -> Classification {
     }
 
     if c.category.is_none() {
-        c.category = cfg.classify.default_category.clone();
+        c.category = default_category.map(str::to_string);
     }
     c.level = rule_level
         .or_else(|| {

@@ -202,6 +202,7 @@ mod tests {
             first_response_at: None,
             resolved_at: None,
             closed_at: None,
+            mailbox: None,
         }
     }
 

@@ -21,7 +21,8 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, TlsMode};
+use crate::config::{Account, Config, TlsMode};
+use crate::health::Health;
 use crate::pipeline::{self, Env, Outcome, Source};
 use crate::store::{self, mailbox};
 
@@ -114,8 +115,8 @@ async fn tls_wrap(cfg: &Config, tcp: TcpStream) -> Result<Stream> {
     Ok(Stream::Tls(Box::new(tls)))
 }
 
-/// Connects, upgrades to TLS as configured, reads the greeting and logs in.
-pub async fn connect(cfg: &Config) -> Result<ImapSession> {
+/// Connects, upgrades to TLS as configured, reads the greeting and logs in to `account`.
+pub async fn connect(cfg: &Config, account: &Account) -> Result<ImapSession> {
     let addr = (cfg.imap.host.as_str(), cfg.imap.port);
     let tcp = tokio::time::timeout(cfg.imap.timeout, TcpStream::connect(addr))
         .await
@@ -150,19 +151,18 @@ pub async fn connect(cfg: &Config) -> Result<ImapSession> {
         };
         client = async_imap::Client::new(tls_wrap(cfg, tcp).await?);
     }
-    let password = cfg.imap_password()?;
-    let session =
-        tokio::time::timeout(cfg.imap.timeout, client.login(&cfg.imap.username, password))
-            .await
-            .map_err(|_| anyhow!("IMAP login timed out"))?
-            // The error carries the client back; only the message is of use, never the password.
-            .map_err(|(e, _)| anyhow!("IMAP login as {} failed: {e}", cfg.imap.username))?;
+    let password = account.password()?;
+    let session = tokio::time::timeout(cfg.imap.timeout, client.login(&account.username, password))
+        .await
+        .map_err(|_| anyhow!("IMAP login timed out"))?
+        // The error carries the client back; only the message is of use, never the password.
+        .map_err(|(e, _)| anyhow!("IMAP login as {} failed: {e}", account.username))?;
     Ok(session)
 }
 
-/// What `loket check` reports about the server.
-pub async fn probe(cfg: &Config) -> Result<Vec<String>> {
-    let mut s = connect(cfg).await?;
+/// What `loket check` reports about the server, seen from `account`.
+pub async fn probe(cfg: &Config, account: &Account) -> Result<Vec<String>> {
+    let mut s = connect(cfg, account).await?;
     let caps = s.capabilities().await.context("CAPABILITY")?;
     let mut names: Vec<String> = caps
         .iter()
@@ -174,12 +174,12 @@ pub async fn probe(cfg: &Config) -> Result<Vec<String>> {
         .collect();
     names.sort();
     let mb = s
-        .examine(&cfg.imap.mailbox)
+        .examine(&account.folder)
         .await
-        .with_context(|| format!("mailbox `{}`", cfg.imap.mailbox))?;
+        .with_context(|| format!("mailbox `{}`", account.folder))?;
     names.push(format!(
         "mailbox {}: {} messages, UIDVALIDITY {}",
-        cfg.imap.mailbox,
+        account.folder,
         mb.exists,
         mb.uid_validity.unwrap_or(0)
     ));
@@ -187,20 +187,29 @@ pub async fn probe(cfg: &Config) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// The IMAP task: runs sessions until `cancel`, reconnecting with backoff (1 s doubling up to
-/// `imap.max_backoff`) when the server goes away.
-pub async fn run(
-    env: Env,
-    db: Arc<Mutex<Connection>>,
-    outbox_wake: Arc<Notify>,
-    cancel: CancellationToken,
-) {
+/// What one IMAP task works with besides the pipeline's environment.
+pub struct Task {
+    pub account: Account,
+    /// Rules, templates and the rest of the config as reloaded by SIGHUP; read per batch.
+    pub live: Arc<crate::pipeline::LiveEnv>,
+    pub db: Arc<Mutex<Connection>>,
+    pub outbox_wake: Arc<Notify>,
+    pub health: Arc<Health>,
+    pub cancel: CancellationToken,
+}
+
+/// The IMAP task of one mailbox: runs sessions until `cancel`, reconnecting with backoff (1 s
+/// doubling up to `imap.max_backoff`) when the server goes away.
+pub async fn run(env: Env, task: Task) {
     let mut backoff = Duration::from_secs(1);
+    let address = task.account.address.clone();
     loop {
         let started = std::time::Instant::now();
-        match session(&env, &db, &outbox_wake, &cancel).await {
+        match session(&env, &task).await {
             Ok(()) => return,
             Err(e) => {
+                task.health
+                    .imap_failed(&address, env.clock.now(), &format!("{e:#}"));
                 // A session that ran a while was healthy: start the backoff over.
                 if started.elapsed() > Duration::from_secs(60) {
                     backoff = Duration::from_secs(1);
@@ -210,7 +219,7 @@ pub async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = cancel.cancelled() => return,
+            _ = task.cancel.cancelled() => return,
         }
         backoff = (backoff * 2).min(env.cfg.imap.max_backoff);
     }
@@ -230,25 +239,22 @@ async fn blocking<T: Send + 'static>(
     .context("database task panicked")?
 }
 
-async fn session(
-    env: &Env,
-    db: &Arc<Mutex<Connection>>,
-    wake: &Arc<Notify>,
-    cancel: &CancellationToken,
-) -> Result<()> {
+async fn session(env: &Env, task: &Task) -> Result<()> {
+    let (db, cancel, account) = (&task.db, &task.cancel, &task.account);
     let cfg = &env.cfg;
-    let mut s = connect(cfg).await?;
+    let mut s = connect(cfg, account).await?;
     let caps = s.capabilities().await.context("CAPABILITY")?;
     let can_idle = cfg.imap.idle && caps.has_str("IDLE");
     let can_move = caps.has_str("MOVE");
     let mb = s
-        .select(&cfg.imap.mailbox)
+        .select(&account.folder)
         .await
-        .with_context(|| format!("selecting mailbox `{}`", cfg.imap.mailbox))?;
+        .with_context(|| format!("selecting mailbox `{}`", account.folder))?;
     let uid_validity = mb.uid_validity.context("server reported no UIDVALIDITY")?;
-    tracing::info!(mailbox = %cfg.imap.mailbox, uid_validity, idle = can_idle, "IMAP session ready");
+    tracing::info!(address = %account.address, folder = %account.folder, uid_validity, idle = can_idle, "IMAP session ready");
+    task.health.imap_ok(&account.address, env.clock.now());
 
-    let name = cfg.imap.mailbox.clone();
+    let name = account.key.clone();
     let last_uid = blocking(db, move |c| {
         Ok(match mailbox::state(c, &name)? {
             Some(st) if st.uid_validity == uid_validity => st.last_uid,
@@ -270,9 +276,11 @@ async fn session(
     let mut last_uid = last_uid;
 
     loop {
-        flush_flags(env, db, &mut s, uid_validity, can_move).await?;
-        last_uid = fetch_new(env, db, wake, &mut s, uid_validity, last_uid, cancel).await?;
-        flush_flags(env, db, &mut s, uid_validity, can_move).await?;
+        flush_flags(account, db, &mut s, uid_validity, can_move).await?;
+        last_uid = fetch_new(env, task, &mut s, uid_validity, last_uid).await?;
+        flush_flags(account, db, &mut s, uid_validity, can_move).await?;
+        // The mailbox has been read up to now: the "last successful poll" of the metrics.
+        task.health.imap_ok(&account.address, env.clock.now());
         if cancel.is_cancelled() {
             s.logout().await.ok();
             return Ok(());
@@ -314,13 +322,12 @@ async fn session(
 /// Returns the new highest processed UID.
 async fn fetch_new(
     env: &Env,
-    db: &Arc<Mutex<Connection>>,
-    wake: &Arc<Notify>,
+    task: &Task,
     s: &mut ImapSession,
     uid_validity: u32,
     mut last_uid: u32,
-    cancel: &CancellationToken,
 ) -> Result<u32> {
+    let (db, wake, cancel) = (&task.db, &task.outbox_wake, &task.cancel);
     let cfg = &env.cfg;
     // UID n:* always includes the highest UID even when it is below n, hence the filter.
     let mut sizes: Vec<(u32, u32)> = s
@@ -337,6 +344,9 @@ async fn fetch_new(
         return Ok(last_uid);
     }
     tracing::info!(count = sizes.len(), "new messages");
+    // A backlog (first start on a full mailbox, a long outage) reports its progress every few
+    // seconds, so whoever watches the log knows it is moving and how long it will take.
+    let mut progress = Progress::new(sizes.len());
 
     // Batches bounded by count and by bytes, so a run of large mails cannot exhaust memory.
     const BATCH_BYTES: u64 = 32 * 1024 * 1024;
@@ -373,8 +383,8 @@ async fn fetch_new(
             .await
             .context("reading UID FETCH bodies")?;
         fetched.sort_by_key(|(u, _)| *u);
-        let env2 = env.clone();
-        let mailbox = cfg.imap.mailbox.clone();
+        let env2 = task.live.get();
+        let mailbox = task.account.key.clone();
         let wake2 = Arc::clone(wake);
         // The batch is processed in order on one blocking thread, several messages per
         // transaction (see pipeline::process_batch); progress stops at the first temporary
@@ -433,11 +443,57 @@ async fn fetch_new(
         if let Some((uid, _)) = done.last() {
             last_uid = last_uid.max(*uid);
         }
+        progress.advance(done.len());
         if let Some(e) = failure {
             return Err(e).context("storing a message");
         }
     }
     Ok(last_uid)
+}
+
+/// Progress lines for a long fetch: at most one every [`Progress::EVERY`], none for a short one.
+struct Progress {
+    total: usize,
+    done: usize,
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn new(total: usize) -> Progress {
+        let now = std::time::Instant::now();
+        Progress {
+            total,
+            done: 0,
+            started: now,
+            last: now,
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.done += n;
+        if self.last.elapsed() < Self::EVERY
+            && !(self.done >= self.total && self.last != self.started)
+        {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = self.done as f64 / secs;
+        let left = self.total.saturating_sub(self.done);
+        let eta = if rate > 0.0 { left as f64 / rate } else { 0.0 };
+        tracing::info!(
+            done = self.done,
+            total = self.total,
+            per_second = format!("{rate:.0}"),
+            remaining_seconds = format!("{eta:.0}"),
+            "backlog: {} of {} messages stored",
+            self.done,
+            self.total
+        );
+    }
 }
 
 /// At most this many messages per transaction ...
@@ -448,13 +504,13 @@ pub const MAX_HOLD: Duration = Duration::from_millis(20);
 
 /// Sets \Seen on (or moves) every committed message whose flag is still owed.
 async fn flush_flags(
-    env: &Env,
+    account: &Account,
     db: &Arc<Mutex<Connection>>,
     s: &mut ImapSession,
     uid_validity: u32,
     can_move: bool,
 ) -> Result<()> {
-    let mailbox = env.cfg.imap.mailbox.clone();
+    let mailbox = account.key.clone();
     let uids = blocking(db, move |c| {
         store::mailbox::pending_flags(c, &mailbox, uid_validity)
     })
@@ -474,7 +530,7 @@ async fn flush_flags(
             .try_collect::<Vec<_>>()
             .await
             .context("reading UID STORE")?;
-        if let Some(folder) = &env.cfg.imap.processed_folder {
+        if let Some(folder) = &account.processed_folder {
             if can_move {
                 s.uid_mv(&set, folder)
                     .await
@@ -495,7 +551,7 @@ async fn flush_flags(
                     .await?;
             }
         }
-        let mailbox = env.cfg.imap.mailbox.clone();
+        let mailbox = account.key.clone();
         let done = chunk.to_vec();
         blocking(db, move |c| {
             store::mailbox::clear_pending_flags(c, &mailbox, uid_validity, &done)

@@ -43,8 +43,10 @@ impl Ctx<'_> {
                 .map(|tech| tech.name.clone())
                 .unwrap_or_else(|| o.to_string())
         });
+        // Templates that name the helpdesk name the address the ticket came in at.
+        let (name, address) = self.cfg.sender_for(t.mailbox.as_deref());
         json!({
-            "helpdesk": {"name": self.cfg.helpdesk.name, "address": self.cfg.helpdesk.address},
+            "helpdesk": {"name": name, "address": address},
             "ticket": {
                 "id": t.id,
                 "tag": self.tag(t.id),
@@ -102,10 +104,12 @@ fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, q: Queued<'_>) -> Re
         ..rendered
     };
     let message_id = new_message_id(ctx.cfg.domain(), Some(ticket.id));
+    // A ticket that came in at another helpdesk address is answered from that address.
+    let (from_name, from_email) = ctx.cfg.sender_for(ticket.mailbox.as_deref());
     let composed = compose(
         &Envelope {
-            from_name: &ctx.cfg.helpdesk.name,
-            from_email: &ctx.cfg.helpdesk.address,
+            from_name,
+            from_email,
             to: &q.to,
             cc: &q.cc,
             in_reply_to: q.in_reply_to,
@@ -125,8 +129,8 @@ fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, q: Queued<'_>) -> Re
             kind: q.kind,
             message_id: &composed.message_id,
             content_hash: None,
-            from_email: Some(&ctx.cfg.helpdesk.address),
-            from_name: Some(&ctx.cfg.helpdesk.name),
+            from_email: Some(from_email),
+            from_name: Some(from_name),
             to_list: rcpt.clone(),
             cc_list: String::new(),
             subject: &rendered.subject,

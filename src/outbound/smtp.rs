@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Config, TlsMode};
+use crate::health::Health;
 use crate::store;
 
 pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
@@ -280,6 +281,7 @@ pub async fn send_due(
     session: &mut Session,
     clock: &dyn Clock,
     max_backoff: Duration,
+    health: &Health,
     cancel: &CancellationToken,
 ) -> Result<usize> {
     let mut sent = 0;
@@ -301,6 +303,11 @@ pub async fn send_due(
                 return Ok(sent);
             }
             let result = send_one(session, &mail).await;
+            match &result {
+                // A refusal is an answer: the server is there.
+                Ok(()) | Err(Failure::Permanent(_)) => health.smtp_ok(clock.now()),
+                Err(Failure::Temporary(e)) => health.smtp_failed(clock.now(), e),
+            }
             // Between the server's acceptance and this commit a crash means a duplicate: wait
             // for the write gate (at most one message of a pipeline batch, which commits early
             // for us), not for SQLite's busy handler.
@@ -377,6 +384,7 @@ pub async fn run(
     db_path: &Path,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    health: Arc<Health>,
     cancel: CancellationToken,
 ) -> Result<()> {
     let db = Arc::new(Mutex::new(store::open(db_path)?));
@@ -388,6 +396,7 @@ pub async fn run(
             &mut session,
             clock.as_ref(),
             cfg.smtp.max_backoff,
+            &health,
             &cancel,
         )
         .await

@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_event_lookups",
         include_str!("../../migrations/0005_event_lookups.sql"),
     ),
+    (
+        "0006_mailboxes",
+        include_str!("../../migrations/0006_mailboxes.sql"),
+    ),
 ];
 
 /// One writer at a time, in arrival order, across the daemon's tasks. SQLite would serialise the

@@ -129,6 +129,7 @@ mod tests {
                     owner: None,
                     language: "id",
                     parent_id: None,
+                    mailbox: None,
                     now: t0,
                 },
             )

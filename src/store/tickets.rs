@@ -24,6 +24,8 @@ pub struct Ticket {
     pub first_response_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The helpdesk address it came in at, when that is a `[[mailboxes]]` one.
+    pub mailbox: Option<String>,
 }
 
 /// What a new ticket starts with; the store assigns the number.
@@ -39,11 +41,13 @@ pub struct NewTicket<'a> {
     pub owner: Option<&'a str>,
     pub language: &'a str,
     pub parent_id: Option<i64>,
+    /// A `[[mailboxes]]` address; None for the `[helpdesk]` one.
+    pub mailbox: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, subject, requester_email, requester_name, status, priority, category, level, owner, \
-     language, parent_id, created_at, updated_at, first_response_at, resolved_at, closed_at";
+     language, parent_id, created_at, updated_at, first_response_at, resolved_at, closed_at, mailbox";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
     Ok(Ticket {
@@ -63,6 +67,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
         first_response_at: r.get::<_, Option<i64>>(13)?.map(from_ms),
         resolved_at: r.get::<_, Option<i64>>(14)?.map(from_ms),
         closed_at: r.get::<_, Option<i64>>(15)?.map(from_ms),
+        mailbox: r.get(16)?,
     })
 }
 
@@ -70,7 +75,8 @@ pub fn insert(conn: &Connection, t: &NewTicket<'_>) -> Result<i64> {
     let now = to_ms(t.now);
     conn.prepare_cached(
         "INSERT INTO tickets (subject, requester_email, requester_name, status, priority, category, level, \
-         owner, language, parent_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+         owner, language, parent_id, created_at, updated_at, mailbox) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
     )?
     .execute(params![
         t.subject,
@@ -83,7 +89,8 @@ pub fn insert(conn: &Connection, t: &NewTicket<'_>) -> Result<i64> {
         t.owner,
         t.language,
         t.parent_id,
-        now
+        now,
+        t.mailbox
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -320,9 +327,9 @@ pub fn sla_running(
         Ok((
             from_row(r)?,
             crate::decide::sla::Clock {
-                response_due: r.get::<_, Option<i64>>(16)?.map(from_ms),
-                resolution_due: r.get::<_, Option<i64>>(17)?.map(from_ms),
-                paused_at: r.get::<_, Option<i64>>(18)?.map(from_ms),
+                response_due: r.get::<_, Option<i64>>(17)?.map(from_ms),
+                resolution_due: r.get::<_, Option<i64>>(18)?.map(from_ms),
+                paused_at: r.get::<_, Option<i64>>(19)?.map(from_ms),
             },
         ))
     })?;
@@ -379,6 +386,7 @@ mod tests {
                 owner,
                 language: "id",
                 parent_id: None,
+                mailbox: None,
                 now: Utc::now() - chrono::Duration::days(days_ago),
             },
         )

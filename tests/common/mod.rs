@@ -3,7 +3,7 @@
 //! address, database and `loket` process, so tests run side by side without seeing each other.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,7 +21,7 @@ pub struct Stack {
     pub cert: PathBuf,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -388,6 +388,17 @@ path = "{db}"
         self.child = Some(child);
     }
 
+    /// Sends a signal by name ("HUP", "TERM") to the running daemon.
+    pub fn signal(&self, name: &str) {
+        let c = self.child.as_ref().expect("loket is running");
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &c.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -{name} failed");
+    }
+
     /// SIGKILL: the crash case.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -506,4 +517,16 @@ pub fn corpus() -> PathBuf {
 
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// A plain HTTP GET on loopback (the metrics endpoint); the whole answer, or None when nothing
+/// listens or answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
 }
