@@ -66,8 +66,14 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         loket ingest --config loket.toml < message.eml\n  \
         # Postfix master.cf:\n  \
-        loket unix - n n - - pipe flags=Rq user=loket argv=/usr/local/bin/loket ingest --config /etc/loket/loket.toml")]
-    Ingest,
+        loket unix - n n - - pipe flags=Rq user=loket argv=/usr/local/bin/loket ingest --config /etc/loket/loket.toml --to ${recipient}")]
+    Ingest {
+        /// The helpdesk address the message was delivered to, when Loket serves several
+        /// (`[[mailboxes]]`): its tickets answer from that address. Any other address counts as
+        /// `helpdesk.address`.
+        #[arg(long, value_name = "ADDRESS")]
+        to: Option<String>,
+    },
     /// Validate the config, log in to IMAP and SMTP, and report what was found. Changes nothing.
     #[command(after_help = "Example:\n  loket check --config /etc/loket/loket.toml")]
     Check,

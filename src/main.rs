@@ -48,7 +48,7 @@ fn main() -> ExitCode {
             init(&path, &lang)
         }
         // ingest maps its own failures to exit codes for the MTA.
-        Command::Ingest => return ingest(&config),
+        Command::Ingest { to } => return ingest(&config, to.as_deref()),
         command => match Config::load(&config) {
             Ok(cfg) => {
                 init_logging(cfg.logging.format);
@@ -73,7 +73,9 @@ fn main() -> ExitCode {
 fn dispatch(command: Command, cfg: Config, path: &Path) -> Result<()> {
     match command {
         // `main` handles these two before (or without) a loaded config.
-        Command::Init { .. } | Command::Ingest => bail!("internal error: command dispatched twice"),
+        Command::Init { .. } | Command::Ingest { .. } => {
+            bail!("internal error: command dispatched twice")
+        }
         Command::Run => {
             let env = daemon::env(cfg)?;
             tokio::runtime::Runtime::new()?.block_on(daemon::run(env, path))
@@ -117,7 +119,7 @@ fn init(path: &Path, lang: &str) -> Result<()> {
 }
 
 /// `loket ingest`: the exit code is the contract with the MTA, so every failure is mapped.
-fn ingest(config: &std::path::Path) -> ExitCode {
+fn ingest(config: &std::path::Path, to: Option<&str>) -> ExitCode {
     let run = || -> Result<Outcome> {
         let cfg = match Config::load(config) {
             Ok(cfg) => cfg,
@@ -132,8 +134,21 @@ fn ingest(config: &std::path::Path) -> ExitCode {
         std::io::stdin()
             .read_to_end(&mut raw)
             .context("reading the message from standard input")?;
+        let source = match to.map(|a| env.cfg.account_by_address(a.trim())) {
+            Some(Some(account)) => Source::Delivered {
+                address: account.address.clone(),
+            },
+            Some(None) => {
+                tracing::warn!(
+                    to,
+                    "--to is not a helpdesk address; taken as helpdesk.address"
+                );
+                Source::Stdin
+            }
+            None => Source::Stdin,
+        };
         let mut conn = store::open(&env.cfg.database.path)?;
-        pipeline::process(&mut conn, &env, &raw, &Source::Stdin)
+        pipeline::process(&mut conn, &env, &raw, &source)
     };
     match run() {
         Ok(outcome) => {

@@ -56,7 +56,10 @@ pub enum Source {
         uid_validity: u32,
         uid: u32,
     },
+    /// `loket ingest`: standard input, for the `[helpdesk]` address.
     Stdin,
+    /// `loket ingest --to <address>`: standard input, delivered to that helpdesk address.
+    Delivered { address: String },
 }
 
 impl Source {
@@ -64,6 +67,7 @@ impl Source {
     fn account<'c>(&self, cfg: &'c Config) -> Option<&'c crate::config::Account> {
         match self {
             Source::Imap { mailbox, .. } => cfg.account_by_key(mailbox),
+            Source::Delivered { address } => cfg.account_by_address(address),
             Source::Stdin => None,
         }
     }
@@ -72,6 +76,7 @@ impl Source {
         match self {
             Source::Imap { mailbox, uid, .. } => format!("imap:{mailbox}:{uid}"),
             Source::Stdin => "ingest".into(),
+            Source::Delivered { address } => format!("ingest:{address}"),
         }
     }
 }

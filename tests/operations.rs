@@ -123,6 +123,19 @@ password = "secret"
             .all(|m| !m.contains("Catatan internal"))
     );
 
+    // The MDA path: `loket ingest --to` files the message under that address.
+    let sari = unique("sari");
+    let raw = format!(
+        "From: Sari <{sari}>\r\nTo: <{sap}>\r\nSubject: Akses SAP terkunci\r\n\
+         Message-ID: <ingest-{sari}>\r\n\r\nUser saya terkunci.\r\n"
+    );
+    let (code, out, err) = loket.cli(&["ingest", "--to", &sap], Some(raw.as_bytes()));
+    assert_eq!(code, 0, "{out}{err}");
+    let sari_ack = s.wait_mail(&sari, 1, WAIT).remove(0);
+    assert!(from(&sari_ack).contains(&sap), "{sari_ack}");
+    let c = tag_number(&header(&sari_ack, "Subject").unwrap_or_default());
+    assert_eq!(category(c).as_deref(), Some("sap"));
+
     // `loket check` looks at both mailboxes.
     let (code, out, err) = loket.cli(&["check"], None);
     assert_eq!(code, 0, "{out}{err}");
