@@ -30,7 +30,10 @@ pub async fn run(env: Env) -> Result<()> {
     let cfg = Arc::clone(&env.cfg);
     let db = Arc::new(Mutex::new(store::open(&cfg.database.path)?));
     // Fails early on a bad SMTP setting (unreadable CA file, ...) rather than in the task.
-    outbound::smtp::transport(&cfg)?;
+    outbound::smtp::Session::new(&cfg)?;
+    // Likewise the IMAP login's secret files; the login (and its token cache) outlives
+    // reconnections.
+    let login = inbound::imap::Login::new(&cfg)?;
     // Likewise a metrics port that is taken: bound here, served by a task below.
     let metrics_listener = match cfg.metrics.as_ref().and_then(|m| m.addr) {
         Some(addr) => Some(metrics::bind(addr).await?),
@@ -42,6 +45,7 @@ pub async fn run(env: Env) -> Result<()> {
     let mut tasks = JoinSet::new();
     tasks.spawn(inbound::imap::run(
         env.clone(),
+        login,
         db,
         Arc::clone(&wake),
         cancel.clone(),

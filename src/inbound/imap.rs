@@ -21,9 +21,10 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, TlsMode};
+use crate::config::{AuthMode, Config, TlsMode};
 use crate::pipeline::{self, Env, Outcome, Source};
 use crate::store::{self, mailbox};
+use crate::token::{SaslAuthenticator, TokenSource};
 
 /// A plain or TLS connection, so one session type serves every `tls` mode.
 #[derive(Debug)]
@@ -114,8 +115,81 @@ async fn tls_wrap(cfg: &Config, tcp: TcpStream) -> Result<Stream> {
     Ok(Stream::Tls(Box::new(tls)))
 }
 
+/// How the IMAP task logs in. Built once at start (secret files are read then) and kept across
+/// reconnects, so an OAuth2 access token is reused until it is due for renewal.
+#[derive(Debug, Clone)]
+pub enum Login {
+    Password(String),
+    OAuth2(TokenSource),
+}
+
+impl Login {
+    pub fn new(cfg: &Config) -> Result<Login> {
+        Ok(match (cfg.imap.auth, &cfg.imap.oauth2) {
+            (AuthMode::Oauth2, Some(o)) => {
+                Login::OAuth2(TokenSource::new("imap", o, cfg.imap.timeout)?)
+            }
+            (AuthMode::Oauth2, None) => bail!("imap.auth = \"oauth2\" without [imap.oauth2]"),
+            (AuthMode::Password, _) => Login::Password(cfg.imap_password()?),
+        })
+    }
+}
+
+/// Logs in with a password (LOGIN) or an OAuth2 token (AUTHENTICATE). A rejected token is
+/// renewed at the token endpoint and tried once more on the same connection: it may have been
+/// revoked, or expired before the time the endpoint announced.
+pub async fn login(
+    client: async_imap::Client<Stream>,
+    imap: &crate::config::Imap,
+    how: &Login,
+) -> Result<ImapSession> {
+    let user = &imap.username;
+    let tokens = match how {
+        Login::Password(password) => {
+            return tokio::time::timeout(imap.timeout, client.login(user, password))
+                .await
+                .map_err(|_| anyhow!("IMAP login timed out"))?
+                // The error carries the client back; only the message is of use, never the password.
+                .map_err(|(e, _)| anyhow!("IMAP login as {user} failed: {e}"));
+        }
+        Login::OAuth2(tokens) => tokens,
+    };
+    let mechanism = imap
+        .oauth2
+        .as_ref()
+        .map(|o| o.mechanism)
+        .unwrap_or_default();
+    let attempt = |client: async_imap::Client<Stream>, token: &str| {
+        let response = crate::token::sasl_response(mechanism, user, &imap.host, imap.port, token);
+        let auth = client.authenticate(mechanism.name(), SaslAuthenticator::new(response));
+        tokio::time::timeout(imap.timeout, auth)
+    };
+    let token = tokens.token().await?;
+    let client = match attempt(client, &token)
+        .await
+        .map_err(|_| anyhow!("IMAP AUTHENTICATE timed out"))?
+    {
+        Ok(session) => return Ok(session),
+        Err((async_imap::error::Error::No(why) | async_imap::error::Error::Bad(why), client)) => {
+            tracing::warn!(user = %user, mechanism = mechanism.name(), reply = %why, "IMAP server rejected the OAuth2 token; renewing it");
+            client
+        }
+        Err((e, _)) => bail!("IMAP AUTHENTICATE {} as {user}: {e}", mechanism.name()),
+    };
+    let token = tokens.renew(&token).await?;
+    attempt(client, &token)
+        .await
+        .map_err(|_| anyhow!("IMAP AUTHENTICATE timed out"))?
+        .map_err(|(e, _)| {
+            anyhow!(
+                "IMAP AUTHENTICATE {} as {user} failed with a fresh token: {e}",
+                mechanism.name()
+            )
+        })
+}
+
 /// Connects, upgrades to TLS as configured, reads the greeting and logs in.
-pub async fn connect(cfg: &Config) -> Result<ImapSession> {
+pub async fn connect(cfg: &Config, how: &Login) -> Result<ImapSession> {
     let addr = (cfg.imap.host.as_str(), cfg.imap.port);
     let tcp = tokio::time::timeout(cfg.imap.timeout, TcpStream::connect(addr))
         .await
@@ -150,19 +224,12 @@ pub async fn connect(cfg: &Config) -> Result<ImapSession> {
         };
         client = async_imap::Client::new(tls_wrap(cfg, tcp).await?);
     }
-    let password = cfg.imap_password()?;
-    let session =
-        tokio::time::timeout(cfg.imap.timeout, client.login(&cfg.imap.username, password))
-            .await
-            .map_err(|_| anyhow!("IMAP login timed out"))?
-            // The error carries the client back; only the message is of use, never the password.
-            .map_err(|(e, _)| anyhow!("IMAP login as {} failed: {e}", cfg.imap.username))?;
-    Ok(session)
+    login(client, &cfg.imap, how).await
 }
 
 /// What `loket check` reports about the server.
 pub async fn probe(cfg: &Config) -> Result<Vec<String>> {
-    let mut s = connect(cfg).await?;
+    let mut s = connect(cfg, &Login::new(cfg)?).await?;
     let caps = s.capabilities().await.context("CAPABILITY")?;
     let mut names: Vec<String> = caps
         .iter()
@@ -191,6 +258,7 @@ pub async fn probe(cfg: &Config) -> Result<Vec<String>> {
 /// `imap.max_backoff`) when the server goes away.
 pub async fn run(
     env: Env,
+    how: Login,
     db: Arc<Mutex<Connection>>,
     outbox_wake: Arc<Notify>,
     cancel: CancellationToken,
@@ -198,7 +266,7 @@ pub async fn run(
     let mut backoff = Duration::from_secs(1);
     loop {
         let started = std::time::Instant::now();
-        match session(&env, &db, &outbox_wake, &cancel).await {
+        match session(&env, &how, &db, &outbox_wake, &cancel).await {
             Ok(()) => return,
             Err(e) => {
                 // A session that ran a while was healthy: start the backoff over.
@@ -232,12 +300,13 @@ async fn blocking<T: Send + 'static>(
 
 async fn session(
     env: &Env,
+    how: &Login,
     db: &Arc<Mutex<Connection>>,
     wake: &Arc<Notify>,
     cancel: &CancellationToken,
 ) -> Result<()> {
     let cfg = &env.cfg;
-    let mut s = connect(cfg).await?;
+    let mut s = connect(cfg, how).await?;
     let caps = s.capabilities().await.context("CAPABILITY")?;
     let can_idle = cfg.imap.idle && caps.has_str("IDLE");
     let can_move = caps.has_str("MOVE");
