@@ -107,10 +107,10 @@ impl TokenSource {
     /// A valid access token: the cached one while it has time left, a fresh one otherwise.
     pub async fn token(&self) -> Result<String> {
         let mut state = self.inner.state.lock().await;
-        if let Some(c) = &state.access {
-            if Instant::now() < c.renew_at {
-                return Ok(c.token.clone());
-            }
+        if let Some(c) = &state.access
+            && Instant::now() < c.renew_at
+        {
+            return Ok(c.token.clone());
         }
         self.fetch(&mut state).await
     }
@@ -120,10 +120,11 @@ impl TokenSource {
     /// used instead of asking the endpoint again.
     pub async fn renew(&self, rejected: &str) -> Result<String> {
         let mut state = self.inner.state.lock().await;
-        if let Some(c) = &state.access {
-            if c.token != rejected && Instant::now() < c.renew_at {
-                return Ok(c.token.clone());
-            }
+        if let Some(c) = &state.access
+            && c.token != rejected
+            && Instant::now() < c.renew_at
+        {
+            return Ok(c.token.clone());
         }
         state.access = None;
         self.fetch(&mut state).await
@@ -205,22 +206,21 @@ impl TokenSource {
             token: token.clone(),
             renew_at: started + lifetime - margin,
         });
-        if let Some(new) = json.get("refresh_token").and_then(|v| v.as_str()) {
-            if i.grant == Grant::RefreshToken
-                && !new.is_empty()
-                && state.refresh_token.as_deref() != Some(new)
-            {
-                state.refresh_token = Some(new.to_string());
-                if let Some(path) = &i.refresh_token_file {
-                    // The old token often stays valid a while, so a failed save is not fatal now;
-                    // it would be after a restart, hence the error level.
-                    match save_secret(path, new) {
-                        Ok(()) => {
-                            tracing::info!(file = %path.display(), "OAuth2: new refresh token saved")
-                        }
-                        Err(e) => {
-                            tracing::error!(key = %i.key, error = %format!("{e:#}"), "OAuth2: cannot save the new refresh token")
-                        }
+        if let Some(new) = json.get("refresh_token").and_then(|v| v.as_str())
+            && i.grant == Grant::RefreshToken
+            && !new.is_empty()
+            && state.refresh_token.as_deref() != Some(new)
+        {
+            state.refresh_token = Some(new.to_string());
+            if let Some(path) = &i.refresh_token_file {
+                // The old token often stays valid a while, so a failed save is not fatal now;
+                // it would be after a restart, hence the error level.
+                match save_secret(path, new) {
+                    Ok(()) => {
+                        tracing::info!(file = %path.display(), "OAuth2: new refresh token saved")
+                    }
+                    Err(e) => {
+                        tracing::error!(key = %i.key, error = %format!("{e:#}"), "OAuth2: cannot save the new refresh token")
                     }
                 }
             }
@@ -507,6 +507,127 @@ mod tests {
         assert!(!complete(partial));
         assert!(parse_response(partial).is_err());
         assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
+    }
+
+    /// A token endpoint on loopback that answers every request with `answer(n)` (n counts from
+    /// 1) and hands back the request bodies it saw.
+    async fn endpoint(
+        answer: fn(usize) -> (u16, String),
+    ) -> (url::Url, Arc<std::sync::Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = url::Url::parse(&format!(
+            "http://{}/tenant/token?v=2",
+            listener.local_addr().unwrap()
+        ))
+        .unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen2 = Arc::clone(&seen);
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Head, then as much body as Content-Length says.
+                loop {
+                    let n = s.read(&mut buf).await.unwrap();
+                    raw.extend_from_slice(&buf[..n]);
+                    if let Some(end) = find(&raw, b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&raw[..end]).to_string();
+                        let len: usize = header(&head, "content-length").unwrap().parse().unwrap();
+                        if raw.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&raw).to_string();
+                let n = {
+                    let mut seen = seen2.lock().unwrap();
+                    seen.push(text);
+                    seen.len()
+                };
+                let (status, body) = answer(n);
+                let reply = format!(
+                    "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                s.write_all(reply.as_bytes()).await.unwrap();
+                s.shutdown().await.ok();
+            }
+        });
+        (url, seen)
+    }
+
+    fn settings(url: &url::Url, secret: &Path) -> OAuth2 {
+        OAuth2 {
+            token_url: url.to_string(),
+            client_id: "app-1".into(),
+            client_secret_file: Some(secret.to_path_buf()),
+            refresh_token_file: None,
+            grant: Grant::ClientCredentials,
+            scope: Some("https://outlook.office365.com/.default".into()),
+            mechanism: SaslMechanism::Xoauth2,
+            refresh_before: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn client_credentials_token_is_cached_and_renewed_on_rejection() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "p&ss=word\n").unwrap();
+        // expires_in as a string, as some Microsoft endpoints send it.
+        let (url, seen) = endpoint(|n| {
+            let body = r#"{"access_token":"tok-N","token_type":"Bearer","expires_in":"3599"}"#;
+            (200, body.replace('N', &n.to_string()))
+        })
+        .await;
+        let source =
+            TokenSource::new("imap", &settings(&url, &secret), Duration::from_secs(5)).unwrap();
+        assert_eq!(source.token().await.unwrap(), "tok-1");
+        assert_eq!(source.token().await.unwrap(), "tok-1", "cached");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        let first = seen.lock().unwrap()[0].clone();
+        assert!(
+            first.starts_with("POST /tenant/token?v=2 HTTP/1.1\r\n"),
+            "{first}"
+        );
+        let body = first.split("\r\n\r\n").nth(1).unwrap();
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("grant_type"), Some("client_credentials"));
+        assert_eq!(get("client_id"), Some("app-1"));
+        assert_eq!(get("client_secret"), Some("p&ss=word"));
+        assert_eq!(get("scope"), Some("https://outlook.office365.com/.default"));
+        assert_eq!(get("refresh_token"), None);
+
+        // The server refused tok-1: a new one is fetched; a second caller holding the same
+        // rejected token gets the new one without another request.
+        assert_eq!(source.renew("tok-1").await.unwrap(), "tok-2");
+        assert_eq!(source.clone().renew("tok-1").await.unwrap(), "tok-2");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn refusal_names_the_oauth2_error_but_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "very-secret").unwrap();
+        let (url, _) = endpoint(|_| {
+            let body = r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#;
+            (401, body.to_string())
+        })
+        .await;
+        let source =
+            TokenSource::new("smtp", &settings(&url, &secret), Duration::from_secs(5)).unwrap();
+        let err = format!("{:#}", source.token().await.unwrap_err());
+        assert!(
+            err.contains("smtp.oauth2")
+                && err.contains("refused (401): invalid_client AADSTS7000215"),
+            "{err}"
+        );
+        assert!(!err.contains("very-secret"), "{err}");
     }
 
     #[test]
