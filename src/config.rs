@@ -450,6 +450,12 @@ pub struct Imap {
     pub password: Option<String>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// `password` (LOGIN with `password`/`password_file`) or `oauth2` (`[imap.oauth2]`).
+    #[serde(default)]
+    pub auth: AuthMode,
+    /// `[imap.oauth2]`: where access tokens come from when `auth = "oauth2"`.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2>,
     #[serde(default = "default_mailbox")]
     pub mailbox: String,
     /// Where processed messages are moved after their ticket is committed; None keeps them in
@@ -485,6 +491,13 @@ pub struct Smtp {
     pub password: Option<String>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// `password` (AUTH PLAIN/LOGIN, or no AUTH without `username`) or `oauth2`
+    /// (`[smtp.oauth2]`, with `username`).
+    #[serde(default)]
+    pub auth: AuthMode,
+    /// `[smtp.oauth2]`: where access tokens come from when `auth = "oauth2"`.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2>,
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     #[serde(default = "default_timeout", deserialize_with = "de_duration")]
@@ -492,6 +505,81 @@ pub struct Smtp {
     /// Longest wait between two attempts to send one outbox mail.
     #[serde(default = "default_max_backoff", deserialize_with = "de_duration")]
     pub max_backoff: Duration,
+}
+
+/// How Loket proves who it is to the IMAP or SMTP server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// A password (IMAP LOGIN, SMTP AUTH PLAIN/LOGIN).
+    #[default]
+    Password,
+    /// An OAuth2 access token (SASL XOAUTH2 or OAUTHBEARER), as Microsoft 365 and Google
+    /// Workspace require; see [`OAuth2`].
+    Oauth2,
+}
+
+/// `[imap.oauth2]` / `[smtp.oauth2]`: the token endpoint and the credentials Loket exchanges
+/// there for short-lived access tokens (see `src/token.rs`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    /// The provider's token endpoint, e.g.
+    /// `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`.
+    pub token_url: String,
+    pub client_id: String,
+    /// A file holding the client secret (none for a public client using a refresh token).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// A file holding the refresh token; rewritten (atomically, mode 0600) when the provider
+    /// hands out a new one. Required for `grant = "refresh_token"`.
+    #[serde(default)]
+    pub refresh_token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub grant: Grant,
+    /// Space-separated scopes to ask for (some providers require them, e.g. Microsoft's
+    /// `https://outlook.office365.com/.default` for client credentials).
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub mechanism: SaslMechanism,
+    /// A token is renewed when less than this remains of its lifetime (at most half of it).
+    #[serde(default = "default_refresh_before", deserialize_with = "de_duration")]
+    pub refresh_before: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    /// `grant_type=refresh_token`: a mailbox user consented once; the refresh token stands for it.
+    #[default]
+    RefreshToken,
+    /// `grant_type=client_credentials`: the application itself has mailbox access (Microsoft
+    /// 365 app-only access with a service principal).
+    ClientCredentials,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaslMechanism {
+    /// Google's and Microsoft's `XOAUTH2`.
+    #[default]
+    Xoauth2,
+    /// RFC 7628 `OAUTHBEARER`.
+    Oauthbearer,
+}
+
+impl SaslMechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Xoauth2 => "XOAUTH2",
+            SaslMechanism::Oauthbearer => "OAUTHBEARER",
+        }
+    }
+}
+
+fn default_refresh_before() -> Duration {
+    Duration::from_secs(60)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -674,7 +762,12 @@ impl Config {
         }
 
         validate_server("imap", &self.imap.host, self.imap.port, self.imap.tls)?;
-        validate_secret("imap", &self.imap.password, &self.imap.password_file, true)?;
+        validate_auth("imap", self.imap.auth, &self.imap.oauth2)?;
+        if self.imap.auth == AuthMode::Oauth2 {
+            no_password("imap", &self.imap.password, &self.imap.password_file)?;
+        } else {
+            validate_secret("imap", &self.imap.password, &self.imap.password_file, true)?;
+        }
         if self.imap.mailbox.trim().is_empty() {
             return Err(invalid("imap.mailbox", "must not be empty"));
         }
@@ -685,14 +778,29 @@ impl Config {
             return Err(invalid("imap.fetch_batch", "must be at least 1"));
         }
         validate_server("smtp", &self.smtp.host, self.smtp.port, self.smtp.tls)?;
-        validate_secret("smtp", &self.smtp.password, &self.smtp.password_file, false)?;
-        if self.smtp.username.is_some()
+        validate_auth("smtp", self.smtp.auth, &self.smtp.oauth2)?;
+        if self.smtp.auth == AuthMode::Oauth2 {
+            no_password("smtp", &self.smtp.password, &self.smtp.password_file)?;
+            if self
+                .smtp
+                .username
+                .as_deref()
+                .is_none_or(|u| u.trim().is_empty())
+            {
+                return Err(invalid(
+                    "smtp.username",
+                    "is required with smtp.auth = \"oauth2\" (the mailbox the token is for)",
+                ));
+            }
+        } else if self.smtp.username.is_some()
             != (self.smtp.password.is_some() || self.smtp.password_file.is_some())
         {
             return Err(invalid(
                 "smtp.username",
                 "set both smtp.username and smtp.password (or password_file), or neither",
             ));
+        } else {
+            validate_secret("smtp", &self.smtp.password, &self.smtp.password_file, false)?;
         }
 
         if self.security.require_authenticated_commands
@@ -894,25 +1002,35 @@ impl Config {
             if m.folder.trim().is_empty() {
                 return Err(invalid(&key("folder"), "must not be empty"));
             }
+            // With OAuth2 every mailbox logs in with [imap]'s token, as its own user.
+            let oauth2 = self.imap.auth == AuthMode::Oauth2;
+            if oauth2 && (m.password.is_some() || m.password_file.is_some()) {
+                return Err(invalid(
+                    &key("password"),
+                    "is not used with imap.auth = \"oauth2\" (every mailbox logs in with the \
+                     [imap.oauth2] token, as its own username)",
+                ));
+            }
             // Own login, or the [imap] one as a whole: never one half of each.
-            let (password, password_file, section) =
-                if m.username.is_some() || m.password.is_some() || m.password_file.is_some() {
-                    if m.username.is_none() {
-                        return Err(invalid(
-                            &key("username"),
-                            "is required when the mailbox has its own password",
-                        ));
-                    }
-                    let section = format!("mailboxes[{i}]");
-                    validate_secret(&section, &m.password, &m.password_file, true)?;
-                    (m.password.clone(), m.password_file.clone(), section)
-                } else {
-                    (
-                        self.imap.password.clone(),
-                        self.imap.password_file.clone(),
-                        "imap".to_string(),
-                    )
-                };
+            let (password, password_file, section) = if oauth2 {
+                (None, None, "imap".to_string())
+            } else if m.username.is_some() || m.password.is_some() || m.password_file.is_some() {
+                if m.username.is_none() {
+                    return Err(invalid(
+                        &key("username"),
+                        "is required when the mailbox has its own password",
+                    ));
+                }
+                let section = format!("mailboxes[{i}]");
+                validate_secret(&section, &m.password, &m.password_file, true)?;
+                (m.password.clone(), m.password_file.clone(), section)
+            } else {
+                (
+                    self.imap.password.clone(),
+                    self.imap.password_file.clone(),
+                    "imap".to_string(),
+                )
+            };
             let username = m
                 .username
                 .clone()
@@ -1109,6 +1227,105 @@ fn validate_secret(
         )),
         _ => Ok(()),
     }
+}
+
+/// `auth` and the `oauth2` table agree, and the table is usable: an http(s) endpoint (plain
+/// http only on loopback, since the client secret travels in the request), the files its grant
+/// needs, readable now.
+fn validate_auth(
+    section: &str,
+    auth: AuthMode,
+    oauth2: &Option<OAuth2>,
+) -> Result<(), ConfigError> {
+    let o = match (auth, oauth2) {
+        (AuthMode::Password, None) => return Ok(()),
+        (AuthMode::Password, Some(_)) => {
+            return Err(invalid(
+                &format!("{section}.oauth2"),
+                format!("is only used with {section}.auth = \"oauth2\""),
+            ));
+        }
+        (AuthMode::Oauth2, None) => {
+            return Err(invalid(
+                &format!("{section}.oauth2"),
+                format!(
+                    "missing: {section}.auth = \"oauth2\" needs a [{section}.oauth2] table \
+                     with token_url, client_id and refresh_token_file (or client credentials)"
+                ),
+            ));
+        }
+        (AuthMode::Oauth2, Some(o)) => o,
+    };
+    let key = |k: &str| format!("{section}.oauth2.{k}");
+    let url = url::Url::parse(o.token_url.trim()).ok();
+    let host = url.as_ref().and_then(|u| u.host_str()).unwrap_or("");
+    match url.as_ref().map(|u| u.scheme()) {
+        Some("https") if !host.is_empty() => {}
+        Some("http") if !host.is_empty() => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            if !is_loopback(bare) {
+                return Err(invalid(
+                    &key("token_url"),
+                    format!(
+                        "`{}`: plain http is only allowed for a loopback host; use https",
+                        o.token_url
+                    ),
+                ));
+            }
+        }
+        _ => {
+            return Err(invalid(
+                &key("token_url"),
+                format!("`{}` must be an http(s) URL", o.token_url),
+            ));
+        }
+    }
+    if o.client_id.trim().is_empty() {
+        return Err(invalid(&key("client_id"), "must not be empty"));
+    }
+    match o.grant {
+        Grant::RefreshToken if o.refresh_token_file.is_none() => {
+            return Err(invalid(
+                &key("refresh_token_file"),
+                "missing: grant = \"refresh_token\" needs the file holding the refresh token",
+            ));
+        }
+        Grant::ClientCredentials if o.client_secret_file.is_none() => {
+            return Err(invalid(
+                &key("client_secret_file"),
+                "missing: grant = \"client_credentials\" needs the file holding the client secret",
+            ));
+        }
+        _ => {}
+    }
+    for (name, file) in [
+        ("client_secret_file", &o.client_secret_file),
+        ("refresh_token_file", &o.refresh_token_file),
+    ] {
+        if let Some(path) = file {
+            std::fs::File::open(path)
+                .map_err(|e| invalid(&key(name), format!("cannot read {}: {e}", path.display())))?;
+        }
+    }
+    if o.refresh_before.is_zero() {
+        return Err(invalid(&key("refresh_before"), "must be longer than zero"));
+    }
+    Ok(())
+}
+
+/// With OAuth2 a password would be ignored: refuse it rather than leave the reader guessing.
+fn no_password(
+    section: &str,
+    password: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<(), ConfigError> {
+    if password.is_some() || file.is_some() {
+        return Err(invalid(
+            &format!("{section}.password"),
+            format!("is not used with {section}.auth = \"oauth2\"; remove it"),
+        ));
+    }
+    Ok(())
 }
 
 fn read_secret(
@@ -1352,6 +1569,88 @@ path = "loket.db"
                 "{bad}: {err}"
             );
         }
+    }
+
+    /// MINIMAL with `[imap]` switched to OAuth2 through `table` (refresh token in a real file).
+    fn oauth2(table: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rt"), "refresh\n").unwrap();
+        let table = table.replace("RT", &dir.path().join("rt").display().to_string());
+        let text = MINIMAL
+            .replace("password = \"secret\"", "auth = \"oauth2\"")
+            .replace("[smtp]", &format!("{table}\n[smtp]"));
+        (dir, text)
+    }
+
+    #[test]
+    fn oauth2_login_is_checked_and_names_the_key() {
+        let good = "[imap.oauth2]\ntoken_url = \"https://login.example.com/t/oauth2/v2.0/token\"\n\
+                    client_id = \"abc\"\nrefresh_token_file = \"RT\"\n";
+        let (_d, text) = oauth2(good);
+        let cfg = load(&text).unwrap();
+        assert_eq!(cfg.imap.auth, AuthMode::Oauth2);
+        let o = cfg.imap.oauth2.unwrap();
+        assert_eq!(o.mechanism, SaslMechanism::Xoauth2);
+        assert_eq!(o.grant, Grant::RefreshToken);
+        assert_eq!(o.refresh_before, Duration::from_secs(60));
+
+        for (table, key) in [
+            // auth = "oauth2" without its table.
+            ("", "imap.oauth2"),
+            (
+                "[imap.oauth2]\ntoken_url = \"ftp://x/t\"\nclient_id = \"a\"\nrefresh_token_file = \"RT\"\n",
+                "imap.oauth2.token_url",
+            ),
+            (
+                "[imap.oauth2]\ntoken_url = \"http://idp.example.com/t\"\nclient_id = \"a\"\nrefresh_token_file = \"RT\"\n",
+                "imap.oauth2.token_url",
+            ),
+            (
+                "[imap.oauth2]\ntoken_url = \"https://idp/t\"\nclient_id = \"a\"\n",
+                "imap.oauth2.refresh_token_file",
+            ),
+            (
+                "[imap.oauth2]\ntoken_url = \"https://idp/t\"\nclient_id = \"a\"\nrefresh_token_file = \"RT.missing\"\n",
+                "imap.oauth2.refresh_token_file",
+            ),
+            (
+                "[imap.oauth2]\ntoken_url = \"https://idp/t\"\nclient_id = \"a\"\ngrant = \"client_credentials\"\n",
+                "imap.oauth2.client_secret_file",
+            ),
+            (
+                "[imap.oauth2]\ntoken_url = \"https://idp/t\"\nclient_id = \" \"\nrefresh_token_file = \"RT\"\n",
+                "imap.oauth2.client_id",
+            ),
+        ] {
+            let (_d, text) = oauth2(table);
+            let err = load(&text).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{table}: {err}");
+        }
+        // The missing file is named.
+        let (_d, text) = oauth2(&good.replace("RT", "RT.missing"));
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("rt.missing"), "{err}");
+        // Plain http to a loopback endpoint is fine (a local token proxy, the tests).
+        let (_d, text) =
+            oauth2(&good.replace("https://login.example.com", "http://127.0.0.1:8080"));
+        assert!(load(&text).is_ok());
+        // A password next to OAuth2 would be ignored: refused.
+        let (_d, text) = oauth2(good);
+        let err = load(&text.replace("auth = \"oauth2\"", "auth = \"oauth2\"\npassword = \"x\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("imap.password"), "{err}");
+        // SMTP with OAuth2 needs the user name the token is for.
+        let smtp = MINIMAL.replace(
+            "[database]",
+            &format!(
+                "auth = \"oauth2\"\n{}\n[database]",
+                good.replace("[imap.oauth2]", "[smtp.oauth2]")
+                    .replace("RT", &_d.path().join("rt").display().to_string())
+            ),
+        );
+        let err = load(&smtp).unwrap_err().to_string();
+        assert!(err.contains("smtp.username"), "{err}");
     }
 
     #[test]

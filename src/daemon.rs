@@ -52,7 +52,10 @@ pub fn reload(path: &Path, running: &Env) -> Result<(Env, Vec<&'static str>)> {
 pub async fn run(env: Env, config_path: &Path) -> Result<()> {
     let cfg = Arc::clone(&env.cfg);
     // Fails early on a bad SMTP setting (unreadable CA file, ...) rather than in the task.
-    outbound::smtp::transport(&cfg)?;
+    outbound::smtp::Session::new(&cfg)?;
+    // Likewise the IMAP login's secret files; the login (and its token cache) outlives
+    // reconnections.
+    let login = inbound::imap::Login::new(&cfg)?;
     // Likewise a metrics port that is taken: bound here, served by a task below.
     let metrics_listener = match cfg.metrics.as_ref().and_then(|m| m.addr) {
         Some(addr) => Some(metrics::bind(addr).await?),
@@ -72,6 +75,7 @@ pub async fn run(env: Env, config_path: &Path) -> Result<()> {
     for account in cfg.accounts() {
         let task = inbound::imap::Task {
             account: account.clone(),
+            login: login.for_account(account)?,
             live: Arc::clone(&live),
             db: Arc::new(Mutex::new(store::open(&cfg.database.path)?)),
             outbox_wake: Arc::clone(&wake),

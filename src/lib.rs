@@ -29,5 +29,6 @@ pub mod pipeline;
 pub mod scheduler;
 pub mod store;
 pub mod thread;
+pub mod token;
 
 pub mod daemon;

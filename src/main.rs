@@ -232,20 +232,13 @@ fn check(cfg: Config) -> Result<()> {
             }
         }
     }
-    // lettre's pooled transport spawns its pool task on creation: build it inside the runtime.
+    // The sender's own session: the same connection and login (password or OAuth2) it uses.
     let probe = rt.block_on(async {
-        let smtp = outbound::smtp::transport(&cfg)?;
-        anyhow::Ok(smtp.test_connection().await)
+        let mut smtp = outbound::smtp::Session::new(&cfg)?;
+        anyhow::Ok(smtp.check().await)
     })?;
     match probe {
-        Ok(true) => println!("smtp {}:{}: ok", cfg.smtp.host, cfg.smtp.port),
-        Ok(false) => {
-            failed = true;
-            println!(
-                "smtp {}:{}: FAILED: server did not answer as expected",
-                cfg.smtp.host, cfg.smtp.port
-            )
-        }
+        Ok(()) => println!("smtp {}:{}: login ok", cfg.smtp.host, cfg.smtp.port),
         Err(e) => {
             failed = true;
             println!("smtp {}:{}: FAILED: {e}", cfg.smtp.host, cfg.smtp.port)
@@ -398,7 +391,6 @@ fn digest(
     }
     let ids = loket::digest::queue_now(&mut conn, &env, date, manager)?;
     let db = std::sync::Mutex::new(conn);
-    // lettre's pooled transport spawns its pool task on creation: build it inside the runtime.
     let rt = tokio::runtime::Runtime::new()?;
     for line in rt.block_on(loket::digest::deliver(
         &db,

@@ -453,7 +453,7 @@ pub async fn deliver(
     clock: Arc<dyn Clock>,
     ids: &[i64],
 ) -> Result<Vec<String>> {
-    let transport = outbound::smtp::transport(cfg)?;
+    let mut session = outbound::smtp::Session::new(cfg)?;
     let mut report = Vec::new();
     let mut failed = false;
     for &id in ids {
@@ -477,27 +477,28 @@ pub async fn deliver(
             .collect::<Result<Vec<_>>>()?;
         let envelope =
             lettre::address::Envelope::new(Some(from), to).context("building the SMTP envelope")?;
-        let result = lettre::AsyncTransport::send_raw(&transport, &envelope, &mail.raw).await;
+        let result = session.send(&envelope, &mail.raw).await;
         let conn = db.lock().unwrap_or_else(|p| p.into_inner());
         match result {
-            Ok(_) => {
+            Ok(()) => {
                 store::outbox::mark_sent(&conn, id, clock.now())?;
                 report.push(format!("sent to {rcpt}"));
             }
-            Err(e) if e.is_permanent() => {
+            Err(outbound::smtp::Failure::Permanent(e)) => {
                 failed = true;
-                store::outbox::mark_dead(&conn, id, &format!("SMTP: {e}"), clock.now())?;
+                store::outbox::mark_dead(&conn, id, &e, clock.now())?;
                 report.push(format!("REFUSED for {rcpt}: {e}"));
             }
-            Err(e) => {
+            Err(outbound::smtp::Failure::Temporary(e)) => {
                 failed = true;
-                store::outbox::mark_failed(&conn, id, &format!("SMTP: {e}"), clock.now())?;
+                store::outbox::mark_failed(&conn, id, &e, clock.now())?;
                 report.push(format!(
                     "not sent to {rcpt} ({e}); left in the outbox for `loket run` to retry"
                 ));
             }
         }
     }
+    session.close().await;
     if failed {
         bail!("{}", report.join("\n"));
     }

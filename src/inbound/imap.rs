@@ -21,10 +21,11 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Account, Config, TlsMode};
+use crate::config::{Account, AuthMode, Config, TlsMode};
 use crate::health::Health;
 use crate::pipeline::{self, Env, Outcome, Source};
 use crate::store::{self, mailbox};
+use crate::token::{SaslAuthenticator, TokenSource};
 
 /// A plain or TLS connection, so one session type serves every `tls` mode.
 #[derive(Debug)]
@@ -115,8 +116,92 @@ async fn tls_wrap(cfg: &Config, tcp: TcpStream) -> Result<Stream> {
     Ok(Stream::Tls(Box::new(tls)))
 }
 
+/// How the IMAP task logs in. Built once at start (secret files are read then) and kept across
+/// reconnects, so an OAuth2 access token is reused until it is due for renewal.
+#[derive(Debug, Clone)]
+pub enum Login {
+    Password(String),
+    OAuth2(TokenSource),
+}
+
+impl Login {
+    /// The login of the `[imap]` mailbox.
+    pub fn new(cfg: &Config) -> Result<Login> {
+        Ok(match (cfg.imap.auth, &cfg.imap.oauth2) {
+            (AuthMode::Oauth2, Some(o)) => {
+                Login::OAuth2(TokenSource::new("imap", o, cfg.imap.timeout)?)
+            }
+            (AuthMode::Oauth2, None) => bail!("imap.auth = \"oauth2\" without [imap.oauth2]"),
+            (AuthMode::Password, _) => Login::Password(cfg.imap_password()?),
+        })
+    }
+
+    /// The login of `account`: its own password, or, with OAuth2, the same token source (one
+    /// application token for every mailbox it may read; clones share the cache, so a rotated
+    /// refresh token is used by all).
+    pub fn for_account(&self, account: &Account) -> Result<Login> {
+        Ok(match self {
+            Login::Password(_) => Login::Password(account.password()?),
+            Login::OAuth2(tokens) => Login::OAuth2(tokens.clone()),
+        })
+    }
+}
+
+/// Logs in with a password (LOGIN) or an OAuth2 token (AUTHENTICATE). A rejected token is
+/// renewed at the token endpoint and tried once more on the same connection: it may have been
+/// revoked, or expired before the time the endpoint announced.
+pub async fn login(
+    client: async_imap::Client<Stream>,
+    imap: &crate::config::Imap,
+    user: &str,
+    how: &Login,
+) -> Result<ImapSession> {
+    let tokens = match how {
+        Login::Password(password) => {
+            return tokio::time::timeout(imap.timeout, client.login(user, password))
+                .await
+                .map_err(|_| anyhow!("IMAP login timed out"))?
+                // The error carries the client back; only the message is of use, never the password.
+                .map_err(|(e, _)| anyhow!("IMAP login as {user} failed: {e}"));
+        }
+        Login::OAuth2(tokens) => tokens,
+    };
+    let mechanism = imap
+        .oauth2
+        .as_ref()
+        .map(|o| o.mechanism)
+        .unwrap_or_default();
+    let attempt = |client: async_imap::Client<Stream>, token: &str| {
+        let response = crate::token::sasl_response(mechanism, user, &imap.host, imap.port, token);
+        let auth = client.authenticate(mechanism.name(), SaslAuthenticator::new(response));
+        tokio::time::timeout(imap.timeout, auth)
+    };
+    let token = tokens.token().await?;
+    let client = match attempt(client, &token)
+        .await
+        .map_err(|_| anyhow!("IMAP AUTHENTICATE timed out"))?
+    {
+        Ok(session) => return Ok(session),
+        Err((async_imap::error::Error::No(why) | async_imap::error::Error::Bad(why), client)) => {
+            tracing::warn!(user = %user, mechanism = mechanism.name(), reply = %why, "IMAP server rejected the OAuth2 token; renewing it");
+            client
+        }
+        Err((e, _)) => bail!("IMAP AUTHENTICATE {} as {user}: {e}", mechanism.name()),
+    };
+    let token = tokens.renew(&token).await?;
+    attempt(client, &token)
+        .await
+        .map_err(|_| anyhow!("IMAP AUTHENTICATE timed out"))?
+        .map_err(|(e, _)| {
+            anyhow!(
+                "IMAP AUTHENTICATE {} as {user} failed with a fresh token: {e}",
+                mechanism.name()
+            )
+        })
+}
+
 /// Connects, upgrades to TLS as configured, reads the greeting and logs in to `account`.
-pub async fn connect(cfg: &Config, account: &Account) -> Result<ImapSession> {
+pub async fn connect(cfg: &Config, account: &Account, how: &Login) -> Result<ImapSession> {
     let addr = (cfg.imap.host.as_str(), cfg.imap.port);
     let tcp = tokio::time::timeout(cfg.imap.timeout, TcpStream::connect(addr))
         .await
@@ -151,18 +236,13 @@ pub async fn connect(cfg: &Config, account: &Account) -> Result<ImapSession> {
         };
         client = async_imap::Client::new(tls_wrap(cfg, tcp).await?);
     }
-    let password = account.password()?;
-    let session = tokio::time::timeout(cfg.imap.timeout, client.login(&account.username, password))
-        .await
-        .map_err(|_| anyhow!("IMAP login timed out"))?
-        // The error carries the client back; only the message is of use, never the password.
-        .map_err(|(e, _)| anyhow!("IMAP login as {} failed: {e}", account.username))?;
-    Ok(session)
+    login(client, &cfg.imap, &account.username, how).await
 }
 
 /// What `loket check` reports about the server, seen from `account`.
 pub async fn probe(cfg: &Config, account: &Account) -> Result<Vec<String>> {
-    let mut s = connect(cfg, account).await?;
+    let how = Login::new(cfg)?.for_account(account)?;
+    let mut s = connect(cfg, account, &how).await?;
     let caps = s.capabilities().await.context("CAPABILITY")?;
     let mut names: Vec<String> = caps
         .iter()
@@ -190,6 +270,8 @@ pub async fn probe(cfg: &Config, account: &Account) -> Result<Vec<String>> {
 /// What one IMAP task works with besides the pipeline's environment.
 pub struct Task {
     pub account: Account,
+    /// Built once at start and kept across reconnects (an OAuth2 token is reused until due).
+    pub login: Login,
     /// Rules, templates and the rest of the config as reloaded by SIGHUP; read per batch.
     pub live: Arc<crate::pipeline::LiveEnv>,
     pub db: Arc<Mutex<Connection>>,
@@ -242,7 +324,7 @@ async fn blocking<T: Send + 'static>(
 async fn session(env: &Env, task: &Task) -> Result<()> {
     let (db, cancel, account) = (&task.db, &task.cancel, &task.account);
     let cfg = &env.cfg;
-    let mut s = connect(cfg, account).await?;
+    let mut s = connect(cfg, account, &task.login).await?;
     let caps = s.capabilities().await.context("CAPABILITY")?;
     let can_idle = cfg.imap.idle && caps.has_str("IDLE");
     let can_move = caps.has_str("MOVE");

@@ -9,13 +9,11 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
-    AsyncSmtpConnection, AsyncTokioStream, Certificate, Tls, TlsParameters,
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use rusqlite::Connection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -23,11 +21,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::config::{Config, TlsMode};
+use crate::config::{AuthMode, Config, SaslMechanism, TlsMode};
 use crate::health::Health;
 use crate::store;
-
-pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
+use crate::token::TokenSource;
 
 /// lettre's TLS parameters for `smtp`: the web PKI roots plus `smtp.ca_file`.
 fn tls_params(cfg: &Config) -> Result<TlsParameters> {
@@ -44,30 +41,6 @@ fn tls_params(cfg: &Config) -> Result<TlsParameters> {
     b.build_rustls().context("smtp: building TLS parameters")
 }
 
-/// lettre's pooled transport, for the one-off sends of `loket check` and `loket digest --send`.
-/// The sender task uses [`Session`] instead.
-pub fn transport(cfg: &Config) -> Result<Transport> {
-    let s = &cfg.smtp;
-    let tls_params = || tls_params(cfg);
-    let mut b =
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone()).port(s.port);
-    b = match s.tls {
-        TlsMode::None => b.tls(Tls::None),
-        TlsMode::Starttls => b.tls(Tls::Required(tls_params()?)),
-        TlsMode::Tls => b.tls(Tls::Wrapper(tls_params()?)),
-    };
-    if let (Some(user), Some(pass)) = (&s.username, cfg.smtp_password()?) {
-        b = b.credentials(Credentials::new(user.clone(), pass));
-    }
-    Ok(b.timeout(Some(s.timeout))
-        .pool_config(
-            PoolConfig::new()
-                .max_size(1)
-                .idle_timeout(Duration::from_secs(60)),
-        )
-        .build())
-}
-
 /// The sender task's SMTP session: one connection, opened on first use, kept open between mails
 /// and opened again after an error. lettre speaks the protocol; this owns the socket.
 ///
@@ -82,13 +55,25 @@ pub struct Session {
     mode: TlsMode,
     timeout: Duration,
     hello: ClientId,
-    credentials: Option<Credentials>,
+    auth: Auth,
     /// STARTTLS parameters (lettre upgrades the stream itself).
     starttls: Option<TlsParameters>,
     /// Implicit TLS: the handshake is ours, before lettre reads the greeting.
     implicit: Option<tokio_rustls::TlsConnector>,
     conn: Option<AsyncSmtpConnection>,
     last_used: Instant,
+}
+
+/// How the sender logs in, if at all.
+enum Auth {
+    None,
+    Password(Credentials),
+    /// SASL XOAUTH2 / OAUTHBEARER with a token from `tokens`, as `user`.
+    OAuth2 {
+        user: String,
+        mechanism: SaslMechanism,
+        tokens: TokenSource,
+    },
 }
 
 /// A connection unused this long is checked with NOOP before the next mail ...
@@ -100,9 +85,19 @@ impl Session {
     /// Reads the settings (and CA file) now, so a bad one fails at start; connects lazily.
     pub fn new(cfg: &Config) -> Result<Session> {
         let s = &cfg.smtp;
-        let credentials = match (&s.username, cfg.smtp_password()?) {
-            (Some(user), Some(pass)) => Some(Credentials::new(user.clone(), pass)),
-            _ => None,
+        let auth = match (s.auth, &s.oauth2, &s.username) {
+            (AuthMode::Oauth2, Some(o), Some(user)) => Auth::OAuth2 {
+                user: user.clone(),
+                mechanism: o.mechanism,
+                tokens: TokenSource::new("smtp", o, s.timeout)?,
+            },
+            (AuthMode::Oauth2, _, _) => {
+                anyhow::bail!("smtp.auth = \"oauth2\" needs smtp.username and [smtp.oauth2]")
+            }
+            (AuthMode::Password, _, _) => match (&s.username, cfg.smtp_password()?) {
+                (Some(user), Some(pass)) => Auth::Password(Credentials::new(user.clone(), pass)),
+                _ => Auth::None,
+            },
         };
         Ok(Session {
             host: s.host.clone(),
@@ -110,7 +105,7 @@ impl Session {
             mode: s.tls,
             timeout: s.timeout,
             hello: ClientId::default(),
-            credentials,
+            auth,
             starttls: match s.tls {
                 TlsMode::Starttls => Some(tls_params(cfg)?),
                 _ => None,
@@ -154,18 +149,83 @@ impl Session {
                 .await
                 .map_err(|e| format!("SMTP STARTTLS: {e}"))?;
         }
-        if let Some(credentials) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
-                .await
-                .map_err(|e| format!("SMTP AUTH: {e}"))?;
+        match &self.auth {
+            Auth::None => {}
+            Auth::Password(credentials) => {
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                    .await
+                    .map_err(|e| format!("SMTP AUTH: {e}"))?;
+            }
+            Auth::OAuth2 {
+                user,
+                mechanism,
+                tokens,
+            } => {
+                let token = tokens.token().await.map_err(|e| format!("{e:#}"))?;
+                let rejected = match self.sasl(&mut conn, *mechanism, user, &token).await? {
+                    Ok(()) => return Ok(conn),
+                    Err(reply) => reply,
+                };
+                // Revoked, or expired earlier than announced: one more try with a new token.
+                tracing::warn!(user = %user, mechanism = mechanism.name(), reply = %rejected, "SMTP server rejected the OAuth2 token; renewing it");
+                let token = tokens.renew(&token).await.map_err(|e| format!("{e:#}"))?;
+                if let Err(reply) = self.sasl(&mut conn, *mechanism, user, &token).await? {
+                    return Err(format!(
+                        "SMTP AUTH {} as {user} failed with a fresh token: {reply}",
+                        mechanism.name()
+                    ));
+                }
+            }
         }
         debug_assert!(self.mode != TlsMode::Starttls || conn.is_encrypted());
         Ok(conn)
     }
 
+    /// One SASL exchange with an OAuth2 token (lettre knows no OAUTHBEARER, and its XOAUTH2
+    /// gives up on the server's error challenge): the initial response goes with AUTH; a 334
+    /// challenge after it is the server's error report, answered with an empty line so the
+    /// server ends the exchange. The inner error is the server's refusal; the outer one a
+    /// broken connection.
+    async fn sasl(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        mechanism: SaslMechanism,
+        user: &str,
+        token: &str,
+    ) -> Result<Result<(), String>, String> {
+        use base64::Engine;
+        let initial = crate::token::sasl_response(mechanism, user, &self.host, self.port, token);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(initial);
+        let first = conn
+            .command(format!("AUTH {} {encoded}\r\n", mechanism.name()))
+            .await;
+        let reply = match first {
+            Ok(r) if r.has_code(235) => return Ok(Ok(())),
+            Ok(r) if r.has_code(334) => conn.command("\r\n").await,
+            other => other,
+        };
+        match reply {
+            Ok(r) if r.has_code(235) => Ok(Ok(())),
+            Ok(r) => Ok(Err(format!("unexpected reply {}", r.code()))),
+            // A reply code (535, 454, 504 ...) is the server's answer; anything else means
+            // the connection is gone.
+            Err(e) if e.status().is_some() => Ok(Err(e.to_string())),
+            Err(e) => Err(format!("SMTP AUTH: {e}")),
+        }
+    }
+
+    /// Connects and logs in (what `loket check` tests), then says QUIT.
+    pub async fn check(&mut self) -> Result<(), String> {
+        let mut conn = tokio::time::timeout(self.timeout, self.open())
+            .await
+            .map_err(|_| format!("connecting to {}:{} timed out", self.host, self.port))??;
+        tokio::time::timeout(self.timeout, conn.quit()).await.ok();
+        Ok(())
+    }
+
     /// Sends one mail. Failing to connect, log in or reach the server is temporary, whatever the
     /// reply code: a wrong password or a server that is down must delay mail, not discard it.
-    async fn send(
+    pub(crate) async fn send(
         &mut self,
         envelope: &lettre::address::Envelope,
         raw: &[u8],
@@ -354,7 +414,7 @@ pub async fn send_due(
 
 /// Why a mail did not go out: a permanent refusal (5xx, or an address that cannot be written in
 /// SMTP at all) is final; anything else (connection, timeout, 4xx) is retried.
-enum Failure {
+pub(crate) enum Failure {
     Permanent(String),
     Temporary(String),
 }

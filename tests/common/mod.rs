@@ -35,6 +35,12 @@ fn repo() -> PathBuf {
 /// The mail stack of this test binary, started on first use and stopped by a watchdog when the
 /// test process exits (statics are never dropped).
 pub fn stack() -> &'static Stack {
+    stack_with_env(&[])
+}
+
+/// `stack()`, started with extra environment for scripts/mailstack.sh (e.g.
+/// OAUTH2_INTROSPECTION_URL) if this is the first call in the test binary.
+pub fn stack_with_env(extra_env: &[(&str, String)]) -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
         let dir = tempfile::Builder::new()
@@ -59,6 +65,7 @@ pub fn stack() -> &'static Stack {
                 .env("SMTP_PORT", smtp.to_string())
                 // A loaded machine (parallel builds) can take a while to bring both servers up.
                 .env("START_TIMEOUT", "60")
+                .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
                 .output()
                 .expect("running scripts/mailstack.sh");
             if out.status.success() {
