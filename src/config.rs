@@ -597,6 +597,61 @@ pub struct Limits {
     /// Messages larger than this are quarantined whole (raw bytes kept), not parsed.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: u64,
+    /// Attachments after the first this many are not stored; the ticket lists them as dropped,
+    /// like oversize ones. A mail with thousands of tiny parts cannot fill the store.
+    #[serde(default = "default_max_attachments")]
+    pub max_attachments: u64,
+    /// Messages whose header block (everything before the first empty line) is larger than
+    /// this are quarantined whole (raw bytes kept), not parsed.
+    #[serde(default = "default_max_header")]
+    pub max_header_bytes: u64,
+    /// To and Cc addresses of one message beyond the first this many do not become
+    /// participants (the ticket records them as dropped), and no mail Loket sends has more
+    /// recipients than this.
+    #[serde(default = "default_max_recipients")]
+    pub max_recipients: u64,
+}
+
+impl Limits {
+    /// Zero would quarantine or drop everything; a header limit below a few KiB would
+    /// quarantine ordinary mail (a DKIM signature and a Received chain alone take that much).
+    fn validate(&self) -> Result<(), ConfigError> {
+        let at_least = |key: &str, value: u64, min: u64, hint: &str| {
+            if value < min {
+                Err(invalid(
+                    &format!("limits.{key}"),
+                    format!("{value} is too small: must be at least {min} ({hint})"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        at_least(
+            "max_attachment_bytes",
+            self.max_attachment_bytes,
+            1,
+            "bytes",
+        )?;
+        at_least("max_message_bytes", self.max_message_bytes, 1024, "bytes")?;
+        at_least(
+            "max_attachments",
+            self.max_attachments,
+            1,
+            "attachments per message",
+        )?;
+        at_least("max_header_bytes", self.max_header_bytes, 4096, "bytes")?;
+        at_least("max_recipients", self.max_recipients, 1, "addresses")?;
+        if self.max_header_bytes > self.max_message_bytes {
+            return Err(invalid(
+                "limits.max_header_bytes",
+                format!(
+                    "{} is larger than limits.max_message_bytes ({})",
+                    self.max_header_bytes, self.max_message_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Limits {
@@ -604,6 +659,9 @@ impl Default for Limits {
         Limits {
             max_attachment_bytes: default_max_attachment(),
             max_message_bytes: default_max_message(),
+            max_attachments: default_max_attachments(),
+            max_header_bytes: default_max_header(),
+            max_recipients: default_max_recipients(),
         }
     }
 }
@@ -674,6 +732,15 @@ fn default_max_attachment() -> u64 {
 }
 fn default_max_message() -> u64 {
     50 * 1024 * 1024
+}
+fn default_max_attachments() -> u64 {
+    50
+}
+fn default_max_header() -> u64 {
+    256 * 1024
+}
+fn default_max_recipients() -> u64 {
+    100
 }
 fn default_level() -> u8 {
     1
@@ -927,6 +994,7 @@ impl Config {
             }
             m.addr = Some(addr);
         }
+        self.limits.validate()?;
         // After the technicians: a rule's assignee must be one of them, as normalised above.
         crate::decide::rules::validate(self)?;
         // After the rules: a mailbox's category must be one of the categories.
@@ -1651,6 +1719,52 @@ path = "loket.db"
         );
         let err = load(&smtp).unwrap_err().to_string();
         assert!(err.contains("smtp.username"), "{err}");
+    }
+
+    #[test]
+    fn limits_default_generously() {
+        let l = load(MINIMAL).unwrap().limits;
+        assert_eq!(l.max_attachments, 50);
+        assert_eq!(l.max_header_bytes, 256 * 1024);
+        assert_eq!(l.max_recipients, 100);
+        let l = load(&format!(
+            "{MINIMAL}\n[limits]\nmax_attachments = 3\nmax_header_bytes = 8192\nmax_recipients = 2\n"
+        ))
+        .unwrap()
+        .limits;
+        assert_eq!(
+            (l.max_attachments, l.max_header_bytes, l.max_recipients),
+            (3, 8192, 2)
+        );
+    }
+
+    #[test]
+    fn bad_limits_are_named() {
+        for (line, key) in [
+            ("max_attachments = 0", "limits.max_attachments"),
+            ("max_recipients = 0", "limits.max_recipients"),
+            ("max_header_bytes = 0", "limits.max_header_bytes"),
+            ("max_header_bytes = 100", "limits.max_header_bytes"),
+            ("max_attachment_bytes = 0", "limits.max_attachment_bytes"),
+            ("max_message_bytes = 0", "limits.max_message_bytes"),
+            (
+                "max_message_bytes = 10000\nmax_header_bytes = 20000",
+                "limits.max_header_bytes",
+            ),
+        ] {
+            let err = load(&format!("{MINIMAL}\n[limits]\n{line}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{line}: {err}");
+        }
+        // Nonsense types and negative numbers: toml names the key.
+        for line in ["max_recipients = -1", "max_attachments = \"many\""] {
+            let err = load(&format!("{MINIMAL}\n[limits]\n{line}\n"))
+                .unwrap_err()
+                .to_string();
+            let key = line.split(' ').next().unwrap();
+            assert!(err.contains(key), "{line}: {err}");
+        }
     }
 
     #[test]

@@ -27,6 +27,13 @@ const EX_DATAERR: u8 = 65;
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOKET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // async-imap traces every command it sends, LOGIN with the password included (and every
+    // mail it reads): never below debug for it, whatever LOKET_LOG asks for. Added after the
+    // environment's directives so that it wins over the same target there.
+    let filter = match "async_imap::imap_stream=debug".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -218,6 +218,15 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
         );
         return quarantine(conn, env, source, raw, &reason, None, &hash);
     }
+    let header_len = parse::header_block_len(raw);
+    if header_len as u64 > cfg.limits.max_header_bytes {
+        let hash = hex::encode(Sha256::digest(raw));
+        let reason = format!(
+            "header block too large ({header_len} bytes, limits.max_header_bytes is {})",
+            cfg.limits.max_header_bytes
+        );
+        return quarantine(conn, env, source, raw, &reason, None, &hash);
+    }
     let msg = match parse::parse(raw) {
         Ok(m) => m,
         Err(refusal) => {
@@ -347,7 +356,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                 sender.name.as_deref(),
                 "requester",
             )?;
-            add_copied_participants(tx, cfg, id, &msg)?;
+            add_copied_participants(tx, cfg, id, &msg, now)?;
             store_message(tx, cfg, id, "request", &msg, raw, now)?;
             store::events::add(
                 tx,
@@ -454,7 +463,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
             let technician = crate::decide::authn::technician(cfg, &msg);
             store_message(tx, cfg, ticket, kind, &msg, raw, now)?;
             if kind == "reply" && technician.is_none() {
-                add_copied_participants(tx, cfg, ticket, &msg)?;
+                add_copied_participants(tx, cfg, ticket, &msg, now)?;
             }
             let actor = msg
                 .from
@@ -632,20 +641,76 @@ fn facts(
 }
 
 /// People the sender copied (To and Cc, less the helpdesk and technicians) may follow and write
-/// to the ticket.
+/// to the ticket. Every mail to the requester's side goes to them too, so their number is
+/// bounded: with the requester, at most `limits.max_recipients`. Those beyond it are recorded on
+/// the ticket as dropped, never silently ignored.
 fn add_copied_participants(
     conn: &Connection,
     cfg: &Config,
     ticket: i64,
     msg: &Inbound,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
+    let room = usize::try_from(cfg.limits.max_recipients.saturating_sub(1)).unwrap_or(usize::MAX);
+    let mut present = store::tickets::participants(conn, ticket)?
+        .into_iter()
+        .filter(|p| p.role == "cc")
+        .count();
+    let mut dropped: Vec<&str> = Vec::new();
     for a in msg.to.iter().chain(msg.cc.iter()) {
         if cfg.is_helpdesk_address(&a.email) || cfg.technician(&a.email).is_some() {
             continue;
         }
+        if store::tickets::is_participant(conn, ticket, &a.email)? {
+            // Already on the ticket: this only fills in a missing name.
+            store::tickets::add_participant(conn, ticket, &a.email, a.name.as_deref(), "cc")?;
+            continue;
+        }
+        if present >= room {
+            if !dropped.contains(&a.email.as_str()) {
+                dropped.push(&a.email);
+            }
+            continue;
+        }
         store::tickets::add_participant(conn, ticket, &a.email, a.name.as_deref(), "cc")?;
+        present += 1;
+    }
+    if !dropped.is_empty() {
+        let detail = dropped_recipients(&dropped, cfg.limits.max_recipients);
+        store::events::add(
+            conn,
+            Some(ticket),
+            now,
+            "loket",
+            "recipients_dropped",
+            &detail,
+        )?;
+        tracing::warn!(
+            ticket,
+            dropped = dropped.len(),
+            "copied addresses beyond limits.max_recipients not added"
+        );
     }
     Ok(())
+}
+
+/// The event text for addresses left out: how many, and the first few (a hostile mail may
+/// copy thousands; the event stays readable).
+pub(crate) fn dropped_recipients(dropped: &[&str], limit: u64) -> String {
+    const SHOWN: usize = 10;
+    let mut shown = dropped
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if dropped.len() > SHOWN {
+        shown.push_str(&format!(" and {} more", dropped.len() - SHOWN));
+    }
+    format!(
+        "{} address(es) beyond limits.max_recipients ({limit}) left out: {shown}",
+        dropped.len()
+    )
 }
 
 fn join(list: &[crate::inbound::Address]) -> String {
@@ -683,13 +748,20 @@ fn store_message(
             raw: Some(raw),
         },
     )?;
-    for a in &msg.attachments {
-        let dropped = (a.data.len() as u64 > cfg.limits.max_attachment_bytes).then(|| {
-            format!(
+    for (i, a) in msg.attachments.iter().enumerate() {
+        let dropped = if i as u64 >= cfg.limits.max_attachments {
+            Some(format!(
+                "beyond limits.max_attachments ({} per message)",
+                cfg.limits.max_attachments
+            ))
+        } else if a.data.len() as u64 > cfg.limits.max_attachment_bytes {
+            Some(format!(
                 "larger than limits.max_attachment_bytes ({} bytes)",
                 cfg.limits.max_attachment_bytes
-            )
-        });
+            ))
+        } else {
+            None
+        };
         store::messages::add_attachment(
             conn,
             id,
@@ -700,4 +772,210 @@ fn store_message(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod limit_tests {
+    //! `[limits]`: what happens to a message past each limit. Nothing is dropped silently:
+    //! a whole message goes to quarantine with its bytes, a part of one is listed on the ticket.
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn env(limits: &str) -> Env {
+        let cfg = crate::fixtures::config(
+            "helpdesk@example.test",
+            &format!(
+                "[limits]\n{limits}\n[[technicians]]\nemail = \"budi@example.test\"\nname = \"Budi\"\n"
+            ),
+        )
+        .expect("config");
+        Env {
+            cfg: Arc::new(cfg),
+            renderer: Arc::new(outbound::render::Renderer::new(None).expect("templates")),
+            clock: Arc::new(ManualClock::new(
+                "2026-11-23T02:00:00Z".parse().expect("time"),
+            )),
+        }
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    fn quarantined_raw(conn: &Connection) -> Vec<u8> {
+        conn.query_row("SELECT raw FROM quarantine", [], |r| r.get(0))
+            .expect("one quarantined message")
+    }
+
+    #[test]
+    fn message_over_max_message_bytes_is_quarantined_whole() {
+        let env = env("max_message_bytes = 4096\nmax_header_bytes = 4096");
+        let mut conn = store::memory();
+        let raw = format!(
+            "From: <rina@example.test>\r\nSubject: big\r\nMessage-ID: <big@x>\r\n\r\n{}\r\n",
+            "x".repeat(5000)
+        );
+        let outcome = process(&mut conn, &env, raw.as_bytes(), &Source::Stdin).unwrap();
+        let Outcome::Quarantined { reason } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(reason.contains("limits.max_message_bytes"), "{reason}");
+        assert_eq!(quarantined_raw(&conn), raw.as_bytes());
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM tickets"), 0);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM events WHERE kind = 'quarantined' AND detail LIKE '%max_message_bytes%'"
+            ),
+            1
+        );
+    }
+
+    #[test]
+    fn header_block_over_max_header_bytes_is_quarantined_whole() {
+        let env = env("max_header_bytes = 4096");
+        let mut conn = store::memory();
+        let filler: String = (0..100)
+            .map(|i| format!("X-Filler-{i}: {}\r\n", "y".repeat(60)))
+            .collect();
+        let raw = format!(
+            "From: <rina@example.test>\r\n{filler}Subject: many headers\r\nMessage-ID: <h@x>\r\n\r\nshort body\r\n"
+        );
+        let outcome = process(&mut conn, &env, raw.as_bytes(), &Source::Stdin).unwrap();
+        let Outcome::Quarantined { reason } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(reason.contains("limits.max_header_bytes"), "{reason}");
+        assert_eq!(quarantined_raw(&conn), raw.as_bytes());
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM tickets"), 0);
+
+        // The same size in the body is an ordinary message.
+        let raw = format!(
+            "From: <rina@example.test>\r\nSubject: long body\r\nMessage-ID: <b@x>\r\n\r\n{filler}"
+        );
+        let outcome = process(&mut conn, &env, raw.as_bytes(), &Source::Stdin).unwrap();
+        assert!(matches!(outcome, Outcome::Created { .. }), "{outcome:?}");
+    }
+
+    #[test]
+    fn header_block_length_stops_at_the_first_empty_line() {
+        assert_eq!(
+            parse::header_block_len(b"A: b\r\nC: d\r\n\r\nbody\r\n\r\n"),
+            12
+        );
+        assert_eq!(parse::header_block_len(b"A: b\nC: d\n\nbody\n\n"), 10);
+        assert_eq!(parse::header_block_len(b"A: b\nC: d\n"), 10);
+        assert_eq!(parse::header_block_len(b"\r\nbody"), 0);
+        assert_eq!(parse::header_block_len(b""), 0);
+    }
+
+    #[test]
+    fn attachments_beyond_max_attachments_are_listed_as_dropped() {
+        let env = env("max_attachments = 2\nmax_attachment_bytes = 100");
+        let mut conn = store::memory();
+        let mut raw = String::from(
+            "From: <rina@example.test>\r\nSubject: files\r\nMessage-ID: <f@x>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee files\r\n",
+        );
+        for (i, size) in [10, 500, 10, 10, 10].iter().enumerate() {
+            raw.push_str(&format!(
+                "--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=f{i}.bin\r\n\r\n{}\r\n",
+                "z".repeat(*size)
+            ));
+        }
+        raw.push_str("--B--\r\n");
+        let outcome = process(&mut conn, &env, raw.as_bytes(), &Source::Stdin).unwrap();
+        assert!(matches!(outcome, Outcome::Created { .. }), "{outcome:?}");
+        let rows: Vec<(String, Option<String>, Option<String>)> = conn
+            .prepare("SELECT name, sha256, dropped FROM attachments ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows.len(), 5, "every attachment is listed: {rows:?}");
+        assert!(rows[0].1.is_some() && rows[0].2.is_none(), "{rows:?}");
+        assert!(
+            rows[1].1.is_none()
+                && rows[1]
+                    .2
+                    .as_deref()
+                    .unwrap()
+                    .contains("max_attachment_bytes"),
+            "{rows:?}"
+        );
+        for row in &rows[2..] {
+            assert!(row.1.is_none(), "{rows:?}");
+            assert!(
+                row.2
+                    .as_deref()
+                    .unwrap()
+                    .contains("limits.max_attachments (2"),
+                "{rows:?}"
+            );
+        }
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM blobs"), 1);
+    }
+
+    #[test]
+    fn copied_addresses_beyond_max_recipients_are_recorded_and_never_mailed() {
+        let env = env("max_recipients = 3");
+        let mut conn = store::memory();
+        let cc: Vec<String> = (0..6).map(|i| format!("c{i}@example.test")).collect();
+        let raw = format!(
+            "From: <rina@example.test>\r\nTo: <helpdesk@example.test>, <c0@example.test>\r\n\
+             Cc: {}\r\nSubject: rapat\r\nMessage-ID: <r@x>\r\n\r\nproyektor mati\r\n",
+            cc.join(", ")
+        );
+        process(&mut conn, &env, raw.as_bytes(), &Source::Stdin).unwrap();
+        assert_eq!(
+            count(&conn, "SELECT COUNT(*) FROM participants WHERE role = 'cc'"),
+            2,
+            "room for the requester and two copied people"
+        );
+        let detail: String = conn
+            .query_row(
+                "SELECT detail FROM events WHERE kind = 'recipients_dropped'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            detail.starts_with("4 address(es)") && detail.contains("c5@example.test"),
+            "{detail}"
+        );
+
+        // A technician's answer goes to the requester and the copied people: at most 3.
+        let reply = "From: <budi@example.test>\r\nTo: <helpdesk@example.test>\r\n\
+             Subject: RE: [HD-1] rapat\r\nMessage-ID: <t@x>\r\n\r\nSudah dicek, coba lagi.\r\n";
+        process(&mut conn, &env, reply.as_bytes(), &Source::Stdin).unwrap();
+        let rcpt: String = conn
+            .query_row("SELECT rcpt FROM outbox WHERE kind = 'relay'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(rcpt.split(',').count(), 3, "{rcpt}");
+        assert!(rcpt.starts_with("rina@example.test"), "{rcpt}");
+    }
+
+    #[test]
+    fn cap_recipients_keeps_to_before_cc_and_counts_duplicates_once() {
+        let a = |e: &str| crate::inbound::Address {
+            name: None,
+            email: e.to_string(),
+        };
+        let mut to = vec![a("r@x"), a("r@x")];
+        let mut cc = vec![a("c1@x"), a("r@x"), a("c2@x"), a("c3@x")];
+        let dropped = outbound::cap_recipients(&mut to, &mut cc, 3);
+        assert_eq!(
+            to.iter().map(|a| a.email.as_str()).collect::<Vec<_>>(),
+            ["r@x"]
+        );
+        assert_eq!(
+            cc.iter().map(|a| a.email.as_str()).collect::<Vec<_>>(),
+            ["c1@x", "c2@x"]
+        );
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].email, "c3@x");
+    }
 }

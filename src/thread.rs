@@ -62,7 +62,13 @@ pub fn tag_in_subject(subject: &str, prefix: &str) -> Option<i64> {
 
 /// The subject with every tag of ours removed and whitespace tidied: the base for a new tag.
 pub fn strip_tags(subject: &str, prefix: &str) -> String {
-    let stripped = tag_regex(prefix).replace_all(subject, " ");
+    let re = tag_regex(prefix);
+    let mut stripped = subject.to_string();
+    // Removing one tag can join the text around it into another ("[[HD-1]HD-2]" leaves
+    // "[ HD-2]"): repeat until none is left. Each round removes at least one tag, so this ends.
+    while re.is_match(&stripped) {
+        stripped = re.replace_all(&stripped, " ").into_owned();
+    }
     stripped.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -192,5 +198,87 @@ mod tests {
             tagged_subject("HD", 9, "", "(tanpa subjek)"),
             "[HD-9] (tanpa subjek)"
         );
+    }
+    /// Whether `s` literally holds `[PREFIX-n]` (any case, spaces inside the brackets, leading
+    /// zeros): the independent check of what `tag_in_subject` may return.
+    fn literally_tagged(s: &str, n: i64) -> bool {
+        let lower = s.to_lowercase();
+        let mut from = 0;
+        while let Some(i) = lower[from..].find("hd-") {
+            let at = from + i;
+            from = at + 3;
+            let before = lower[..at].trim_end();
+            let digits: String = lower[at + 3..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let after = lower[at + 3 + digits.len()..].trim_start();
+            let value = digits.trim_start_matches('0');
+            let value = if value.is_empty() && !digits.is_empty() {
+                "0"
+            } else {
+                value
+            };
+            if before.ends_with('[') && after.starts_with(']') && value == n.to_string() {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn renderer() -> &'static crate::outbound::render::Renderer {
+        static R: std::sync::OnceLock<crate::outbound::render::Renderer> =
+            std::sync::OnceLock::new();
+        R.get_or_init(|| crate::outbound::render::Renderer::new(None).expect("templates"))
+    }
+
+    /// What people and their mail clients put around a subject.
+    const AROUND: &str = "(Re: |RE: |AW: |Fwd: |FW: |TR: |Balas: |\\[EXTERNAL\\] |\\[SPAM\\] |【外部】|\\(HD-1\\) |[\\[\\]()0-9 -]|\\PC){0,12}";
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// The subject of every mail Loket sends about ticket n (the ack template, in both
+        /// languages, around any subject the requester wrote) threads back to n, whatever a
+        /// mail client or a person puts in front of or behind it.
+        #[test]
+        fn loket_subjects_parse_back_to_their_ticket(
+            n in 1i64..1_000_000_000_000,
+            original in "(\\PC|\\[HD-[0-9]{1,3}\\]|[\\[\\] ]){0,40}",
+            before in AROUND,
+            after in AROUND,
+            english in proptest::bool::ANY,
+        ) {
+            proptest::prop_assume!(tag_in_subject(&before, "HD").is_none());
+            let data = serde_json::json!({
+                "ticket": {"tag": format!("HD-{n}"), "id": n, "subject": strip_tags(&original, "HD")},
+                "helpdesk": {"name": "IT"},
+                "requester": {"display": "R"},
+            });
+            let lang = if english { "en" } else { "id" };
+            let sent = renderer().render("ack", lang, &data).unwrap().subject;
+            let reply = format!("{before}{sent}{after}");
+            proptest::prop_assert_eq!(tag_in_subject(&reply, "HD"), Some(n), "{}", reply);
+            let built = tagged_subject("HD", n, &original, "-");
+            proptest::prop_assert_eq!(tag_in_subject(&format!("{before}{built}{after}"), "HD"), Some(n));
+        }
+
+        /// Random text never panics, and a tag is found only where one is written.
+        #[test]
+        fn random_subjects_yield_only_tags_that_are_there(
+            s in "(\\PC|\\[|\\]|HD-|hd-|Hd-|[0-9]|0| |\\t){0,60}",
+        ) {
+            if let Some(n) = tag_in_subject(&s, "HD") {
+                proptest::prop_assert!(literally_tagged(&s, n), "{:?} -> {}", s, n);
+            }
+            let stripped = strip_tags(&s, "HD");
+            proptest::prop_assert_eq!(tag_in_subject(&stripped, "HD"), None, "{:?} -> {:?}", s, stripped);
+        }
+    }
+
+    #[test]
+    fn stripping_a_tag_cannot_assemble_another() {
+        assert_eq!(strip_tags("[[HD-1]HD-2] x", "HD"), "x");
+        assert_eq!(tagged_subject("HD", 9, "[[HD-1]HD-2] x", "-"), "[HD-9] x");
     }
 }

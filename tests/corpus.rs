@@ -636,3 +636,126 @@ fn corpus_goes_through_the_pipeline() {
         "tickets, messages, outbox, quarantine after a second delivery"
     );
 }
+
+/// What `loket ingest` said about one file, as an MTA (and an administrator) sees it.
+fn ingest_outcome(code: i32, stdout: &str) -> &'static str {
+    match code {
+        65 => "refused (exit 65, quarantined)",
+        0 if stdout.starts_with("created ticket") => "ticket",
+        0 if stdout.contains(" as bounce") => "bounce recorded",
+        0 if stdout.starts_with("added to ticket") => "appended",
+        0 if stdout.starts_with("duplicate") => "duplicate",
+        0 if stdout.starts_with("quarantined") => "quarantined",
+        0 if stdout.starts_with("ignored") => "ignored (loop prevention)",
+        _ => "UNEXPECTED",
+    }
+}
+
+/// Every corpus file through the built binary, `loket ingest` on standard input, one process
+/// per file as an MTA runs it, into one fresh store: no panic (exit 101, "panicked"), no
+/// temporary failure, every file a defined outcome that agrees with what the store holds.
+/// `-- --nocapture` prints the outcome table (the figures in RELIABILITY.md).
+#[test]
+fn every_corpus_file_through_loket_ingest() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("loket.db");
+    let config = dir.path().join("loket.toml");
+    let text = loket::fixtures::minimal_toml("helpdesk@example.co.id")
+        .replace("unused.db", &db.display().to_string());
+    fs::write(&config, text).expect("config");
+
+    let cases = run_corpus();
+    let mut table: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut by_folder: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    for case in &cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_loket"))
+            .args(["ingest", "--config"])
+            .arg(&config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running loket ingest");
+        // A refusal may come before all of the input is read: a broken pipe is no failure.
+        let _ = child.stdin.take().expect("stdin").write_all(&case.raw);
+        let out = child.wait_with_output().expect("loket ingest output");
+        let code = out.status.code().unwrap_or(-1);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            code != 101 && !stderr.contains("panicked"),
+            "{}: loket ingest panicked:\n{stderr}",
+            case.rel
+        );
+        let outcome = ingest_outcome(code, &stdout);
+        assert_ne!(
+            outcome, "UNEXPECTED",
+            "{}: exit {code}\n{stdout}\n{stderr}",
+            case.rel
+        );
+        *table.entry(outcome).or_default() += 1;
+        *by_folder
+            .entry(case.folder().to_string())
+            .or_default()
+            .entry(outcome)
+            .or_default() += 1;
+    }
+
+    let outcomes = [
+        "ticket",
+        "appended",
+        "bounce recorded",
+        "duplicate",
+        "quarantined",
+        "refused (exit 65, quarantined)",
+        "ignored (loop prevention)",
+    ];
+    println!("\n`loket ingest` over {} corpus files:\n", cases.len());
+    println!("| folder | {} |", outcomes.join(" | "));
+    println!("|{}", " --- |".repeat(outcomes.len() + 1));
+    for (folder, row) in by_folder.iter().chain([(&"all".to_string(), &table)]) {
+        let cells: Vec<String> = outcomes
+            .iter()
+            .map(|o| row.get(o).copied().unwrap_or(0).to_string())
+            .collect();
+        println!("| {folder} | {} |", cells.join(" | "));
+    }
+
+    assert_eq!(table.values().sum::<usize>(), cases.len());
+    let conn = rusqlite::Connection::open(&db).expect("open store");
+    println!("\nWhy files were kept aside (quarantine rows by reason, first 60 characters):\n");
+    let mut stmt = conn
+        .prepare(
+            "SELECT substr(reason, 1, 60), COUNT(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC",
+        )
+        .expect("query");
+    let reasons = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .expect("reasons");
+    for row in reasons {
+        let (reason, n) = row.expect("row");
+        println!("| {n} | {reason} |");
+    }
+    assert_eq!(
+        count(&conn, "SELECT COUNT(*) FROM tickets"),
+        table.get("ticket").copied().unwrap_or(0) as i64,
+        "every \"created ticket\" is a ticket in the store"
+    );
+    let kept_aside = table.get("quarantined").copied().unwrap_or(0)
+        + table
+            .get("refused (exit 65, quarantined)")
+            .copied()
+            .unwrap_or(0);
+    let quarantined = count(&conn, "SELECT COUNT(*) FROM quarantine") as usize;
+    assert!(
+        quarantined >= 1 && quarantined <= kept_aside,
+        "{quarantined} quarantined rows for {kept_aside} files kept aside"
+    );
+    assert!(
+        table.get("ticket").copied().unwrap_or(0) > 50,
+        "the corpus should make many tickets: {table:?}"
+    );
+}

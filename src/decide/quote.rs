@@ -279,4 +279,49 @@ mod tests {
         assert_eq!(new_text("> quoted\n> more\n"), "");
         assert_eq!(new_text(""), "");
     }
+    /// Lines a reply may hold: a marker-free start ("zq") so none of them is mistaken for a
+    /// signature, a valediction or the start of the history.
+    const REPLY_LINE: &str = "zq( [a-zA-Z0-9àéíóúäöüß?!.,]{1,12}){0,8}";
+
+    /// Text that looks like mail: plain words, quote marks, attributions, separators, header
+    /// fields, signatures, in any order.
+    const MAILISH: &str = "((\\PC{0,30}|>|> \\PC{0,20}|On Mon wrote:|Pada Senin menulis:|-- |--|\
+        -----Original Message-----|From: a|Sent: b|To: c|Dari: d|Kepada: e|Salam,|Thanks|\
+        Sent from my phone|_{10,40}|)\\n){0,25}";
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Never panics, and what it keeps is the writer's lines, in their order: every output
+        /// line is an input line (less trailing blanks), never something new or reordered.
+        #[test]
+        fn output_lines_are_input_lines_in_order(text in MAILISH) {
+            let out = new_text(&text);
+            let mut input = text.lines().map(str::trim_end);
+            for line in out.lines() {
+                proptest::prop_assert!(
+                    input.any(|l| l == line),
+                    "{:?} is not an input line in order; input {:?}", line, text
+                );
+            }
+        }
+
+        /// Whatever history follows an attribution, the reply typed above it comes through
+        /// whole.
+        #[test]
+        fn reply_above_an_attribution_is_kept(
+            reply in proptest::collection::vec(REPLY_LINE, 1..6),
+            attribution in proptest::sample::select(vec![
+                "On Wed, Nov 18, 2026 at 11:40 AM IT Helpdesk <helpdesk@example.test> wrote:",
+                "Pada Rab, 18 Nov 2026 pukul 11.40 IT Helpdesk <helpdesk@example.co.id> menulis:",
+                "On 18/11/2026 10:02, Rina wrote:",
+                "-----Original Message-----",
+            ]),
+            history in MAILISH,
+        ) {
+            let reply = reply.join("\n");
+            let text = format!("{reply}\n\n{attribution}\n{history}");
+            proptest::prop_assert_eq!(new_text(&text), reply);
+        }
+    }
 }

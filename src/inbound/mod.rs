@@ -33,7 +33,8 @@ pub enum AutoKind {
     NoReply,
 }
 
-/// One attachment as the sender named it. `name` is the original (decoded) file name, or a
+/// One attachment as the sender named it. `name` is the decoded file name made safe by
+/// [`parse::safe_file_name`] (one plain name, no path, no control characters, bounded), or a
 /// generated `attachment-N` when there was none; it is never used as a path.
 #[derive(Debug, Clone)]
 pub struct Attachment {

@@ -416,8 +416,8 @@ fn attachments(message: &Message<'_>) -> Vec<Attachment> {
         let content_type = content_type_of(part, is_message);
         let name = part
             .attachment_name()
-            .map(clean_file_name)
-            .filter(|name| !name.is_empty());
+            .map(safe_file_name)
+            .filter(|name| name != "attachment");
         let name = match (name, is_message) {
             (Some(name), true) if !name.to_ascii_lowercase().ends_with(".eml") => {
                 format!("{name}.eml")
@@ -427,7 +427,8 @@ fn attachments(message: &Message<'_>) -> Vec<Attachment> {
             (None, false) => format!("attachment-{number}"),
         };
         result.push(Attachment {
-            name,
+            // Again: ".eml" may have taken the name past the length bound.
+            name: safe_file_name(&name),
             content_type,
             data: part_bytes(message, part),
         });
@@ -480,15 +481,95 @@ fn part_bytes(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
     }
 }
 
-/// The sender's file name with control characters turned into spaces. Path separators stay:
-/// the name is shown, never used as a path.
-fn clean_file_name(name: &str) -> String {
-    name.chars()
+/// Longest attachment name kept, in bytes: enough for any real file name, and under the 255
+/// bytes most file systems allow, so an exported attachment can be saved under its name.
+pub const MAX_FILE_NAME_BYTES: usize = 180;
+
+/// Device names Windows reserves in every folder, with any extension ("CON.txt" too).
+const WINDOWS_RESERVED: &[&str] = &[
+    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
+    "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+];
+
+/// The sender's file name made safe to show, export and save: one plain name, never a path.
+/// Attachments live in SQLite, not on disk, but their names reach `loket tickets`, mails to
+/// technicians, and whoever saves an exported attachment under its name. So: control characters
+/// and invisible direction overrides go; path separators (`/`, `\`) and the characters Windows
+/// refuses (`<>:"|?*`) become `_`, so there is no folder, drive letter or `..` component left;
+/// leading dots (hidden files, `..`) and trailing dots and spaces (which Windows drops) go;
+/// Windows device names (CON, NUL, COM1 ...) get a `_` in front; the length is bounded at a
+/// character boundary, keeping a short extension; and what is left empty becomes `attachment`.
+/// Applying it twice changes nothing more.
+pub fn safe_file_name(name: &str) -> String {
+    let mapped: String = name
+        .chars()
         .filter(|&c| !is_bidi_control(c))
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
+        .map(|c| match c {
+            '/' | '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*' => '_',
+            c if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200b}' | '\u{feff}') =>
+            {
+                ' '
+            }
+            c => c,
+        })
+        .collect();
+    let mut name = mapped.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Trimming one end can expose the other kind of character there: repeat until stable.
+    loop {
+        let trimmed = name
+            .trim_start_matches(['.', ' '])
+            .trim_end_matches(['.', ' '])
+            .to_string();
+        if trimmed == name {
+            break;
+        }
+        name = trimmed;
+    }
+    let stem = name.split('.').next().unwrap_or_default().trim_end();
+    if WINDOWS_RESERVED.contains(&stem.to_ascii_lowercase().as_str()) {
+        name.insert(0, '_');
+    }
+    if name.len() > MAX_FILE_NAME_BYTES {
+        name = shorten(&name);
+    }
+    if name.is_empty() {
+        return "attachment".to_string();
+    }
+    name
+}
+
+/// `name` cut to [`MAX_FILE_NAME_BYTES`] at a character boundary, keeping an extension of up
+/// to 16 bytes so the file still opens with the right program.
+fn shorten(name: &str) -> String {
+    let ext = name
+        .rfind('.')
+        .map(|i| &name[i..])
+        .filter(|e| e.len() <= 16 && e.len() > 1 && !e.contains(' '))
+        .unwrap_or("");
+    let mut end = MAX_FILE_NAME_BYTES - ext.len();
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let stem = name[..end].trim_end_matches(['.', ' ']);
+    format!("{stem}{ext}")
+}
+
+/// Bytes before the first empty line (the header block); all of `raw` when there is none.
+pub fn header_block_len(raw: &[u8]) -> usize {
+    if raw.starts_with(b"\n") || raw.starts_with(b"\r\n") {
+        return 0;
+    }
+    let mut i = 0;
+    while let Some(nl) = raw[i..].iter().position(|&b| b == b'\n') {
+        let next = i + nl + 1;
+        let rest = &raw[next..];
+        if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
+            return next;
+        }
+        i = next;
+    }
+    raw.len()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1147,5 +1228,78 @@ mod tests {
         let raw = b"From: \xe9t\xe9 <a@x.org>\nSubject: caf\xe9 =?x-unknown?Q?abc?=\n\n\xff\xfe\n";
         let m = parse(raw).map_err(|e| e.to_string());
         assert!(m.is_ok(), "{m:?}");
+    }
+    #[test]
+    fn file_names_are_made_safe() {
+        let long = format!("{}.pdf", "a".repeat(300));
+        let cases: &[(&str, &str)] = &[
+            ("report.pdf", "report.pdf"),
+            ("Laporan Q3 2026.xlsx", "Laporan Q3 2026.xlsx"),
+            ("../../etc/passwd", "_.._etc_passwd"),
+            ("..\\..\\windows\\system32", "_.._windows_system32"),
+            ("/etc/shadow", "_etc_shadow"),
+            ("C:\\Users\\rina\\a.doc", "C__Users_rina_a.doc"),
+            ("..", "attachment"),
+            (".", "attachment"),
+            (".bashrc", "bashrc"),
+            ("a\0b\r\nc.txt", "a b c.txt"),
+            ("tab\there.txt", "tab here.txt"),
+            ("\u{202e}fdp.exe", "fdp.exe"),
+            ("CON", "_CON"),
+            ("nul.txt", "_nul.txt"),
+            ("Com1.log", "_Com1.log"),
+            ("lpt9", "_lpt9"),
+            ("console.txt", "console.txt"),
+            ("name. . .", "name"),
+            ("what?<>|*\"x\".txt", "what______x_.txt"),
+            ("", "attachment"),
+            ("   ", "attachment"),
+            ("\u{0}\u{0}", "attachment"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(safe_file_name(input), *want, "{input:?}");
+        }
+        let cut = safe_file_name(&long);
+        assert_eq!(cut.len(), MAX_FILE_NAME_BYTES);
+        assert!(cut.ends_with(".pdf"), "{cut}");
+        let wide = safe_file_name(&"é".repeat(200));
+        assert!(wide.len() <= MAX_FILE_NAME_BYTES && wide.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn attachment_names_from_mail_are_safe() {
+        let raw = "From: a@x.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n\
+            Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+            --B\r\nContent-Type: application/pdf\r\n\
+            Content-Disposition: attachment; filename=\"=?utf-8?Q?..=2F..=2Fetc=2Fpasswd=00?=\"\r\n\r\n%PDF\r\n\
+            --B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"AUX.pdf\"\r\n\r\n%PDF\r\n--B--\r\n";
+        let m = parse_ok(raw);
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["_.._etc_passwd", "_AUX.pdf"]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn safe_file_name_holds_its_promises(name in "(\\PC|[/\\\\.:\\x00-\\x1f ]){0,300}") {
+            let safe = safe_file_name(&name);
+            proptest::prop_assert!(!safe.is_empty());
+            proptest::prop_assert!(safe.len() <= MAX_FILE_NAME_BYTES);
+            proptest::prop_assert!(!safe.contains(['/', '\\', ':', '\0']));
+            proptest::prop_assert!(!safe.chars().any(char::is_control));
+            proptest::prop_assert!(!safe.starts_with('.') && !safe.ends_with('.'));
+            proptest::prop_assert!(safe.trim() == safe);
+            let stem = safe.split('.').next().unwrap_or_default().trim_end().to_ascii_lowercase();
+            proptest::prop_assert!(!WINDOWS_RESERVED.contains(&stem.as_str()));
+            proptest::prop_assert_eq!(safe_file_name(&safe), safe.clone(), "not idempotent");
+        }
+
+        #[test]
+        fn plain_names_stay_as_they_are(name in "[A-Za-z0-9_-]{1,60}(\\.[a-z]{1,4})?") {
+            let stem = name.split('.').next().unwrap_or_default().to_ascii_lowercase();
+            proptest::prop_assume!(!WINDOWS_RESERVED.contains(&stem.as_str()));
+            proptest::prop_assert_eq!(safe_file_name(&name), name);
+        }
     }
 }

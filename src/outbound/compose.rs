@@ -317,4 +317,62 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.ends_with("@example.test"));
     }
+    /// Header field names in a raw message's header block; panics on a line that is neither a
+    /// field nor a folded continuation, or on a bare CR or LF.
+    fn header_names(raw: &str) -> Vec<String> {
+        let head = raw.split("\r\n\r\n").next().unwrap();
+        let stripped = head.replace("\r\n", "");
+        assert!(
+            !stripped.contains(['\r', '\n']),
+            "bare CR or LF in the header block: {head:?}"
+        );
+        let mut names = Vec::new();
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                assert!(!names.is_empty(), "continuation first: {head:?}");
+                continue;
+            }
+            let (name, _) = line
+                .split_once(':')
+                .unwrap_or_else(|| panic!("{line:?} in {head:?}"));
+            assert!(
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic()),
+                "{line:?}"
+            );
+            names.push(name.to_ascii_lowercase());
+        }
+        names
+    }
+
+    /// Hostile text: anything printable, plus line breaks, NUL, tabs, other controls, Unicode
+    /// line separators and things that look like header lines or encoded words.
+    const HOSTILE: &str = "(\\PC|\\r|\\n|\\r\\n|\\x00|\\t|\\x0b|\\x1b|\\u{85}|\\u{2028}|Bcc: v@example.com|\\\\|\\\"|<|>|,|;|@){0,60}";
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_name_or_subject_stays_inside_its_header(name in HOSTILE, subject in HOSTILE) {
+            let to = [Address { name: Some(name.clone()), email: "rina@example.test".into() }];
+            let c = compose(&env(&to, &[], None), &rendered(&subject), "p@example.test".into()).unwrap();
+            let raw = String::from_utf8(c.raw.clone()).unwrap();
+            let mut names = header_names(&raw);
+            names.sort();
+            let mut want = vec![
+                "auto-submitted", "content-type", "date", "from", "message-id", "mime-version",
+                "subject", "to", "x-loket-ticket",
+            ];
+            want.sort();
+            proptest::prop_assert_eq!(names, want);
+            proptest::prop_assert_eq!(c.rcpt, vec!["rina@example.test".to_string()]);
+
+            // What the recipient's client shows: the same visible text, less control characters.
+            let parsed = mail_parser::MessageParser::default().parse(&c.raw).unwrap();
+            proptest::prop_assert_eq!(parsed.subject().unwrap_or_default(), one_line(&subject));
+            let to = parsed.to().and_then(|t| t.first()).unwrap();
+            proptest::prop_assert_eq!(to.address(), Some("rina@example.test"));
+            let shown = one_line(&name);
+            proptest::prop_assert_eq!(to.name().unwrap_or_default(), shown.as_str());
+        }
+    }
 }

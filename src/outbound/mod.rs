@@ -89,7 +89,30 @@ struct Queued<'a> {
 
 /// Renders, composes and writes one mail to the outbox, and records it on the ticket so replies
 /// to it thread by In-Reply-To. Returns the outbox id.
-fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, q: Queued<'_>) -> Result<i64> {
+fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, mut q: Queued<'_>) -> Result<i64> {
+    let dropped = cap_recipients(&mut q.to, &mut q.cc, ctx.cfg.limits.max_recipients);
+    if !dropped.is_empty() {
+        let emails: Vec<&str> = dropped.iter().map(|a| a.email.as_str()).collect();
+        let detail = format!(
+            "{} mail: {}",
+            q.kind,
+            crate::pipeline::dropped_recipients(&emails, ctx.cfg.limits.max_recipients)
+        );
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            "loket",
+            "recipients_dropped",
+            &detail,
+        )?;
+        tracing::warn!(
+            ticket = ticket.id,
+            kind = q.kind,
+            dropped = dropped.len(),
+            "recipients beyond limits.max_recipients not mailed"
+        );
+    }
     let rendered = ctx.renderer.render(q.kind, q.lang, &q.data)?;
     let tag = ctx.tag(ticket.id);
     // The tag is what threads the answer back; an override template that forgets it still
@@ -152,6 +175,29 @@ fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, q: Queued<'_>) -> Re
             now: ctx.now,
         },
     )
+}
+
+/// Keeps at most `limit` distinct recipients, To before Cc, in order; returns the ones left out.
+/// Duplicates (the same address in To and Cc) count once and are removed.
+pub fn cap_recipients(to: &mut Vec<Address>, cc: &mut Vec<Address>, limit: u64) -> Vec<Address> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut seen: Vec<String> = Vec::new();
+    let mut dropped = Vec::new();
+    for list in [to, cc] {
+        let all = std::mem::take(list);
+        for a in all {
+            if seen.contains(&a.email) {
+                continue;
+            }
+            if seen.len() >= limit {
+                dropped.push(a);
+                continue;
+            }
+            seen.push(a.email.clone());
+            list.push(a);
+        }
+    }
+    dropped
 }
 
 /// The thread a reply to `msg` continues: its references, then itself.
@@ -379,11 +425,20 @@ pub fn queue_report(
     attachments: &[compose::Attached<'_>],
 ) -> Result<i64> {
     let rendered = ctx.renderer.render(kind, lang, data)?;
+    let mut to = to.to_vec();
+    let dropped = cap_recipients(&mut to, &mut Vec::new(), ctx.cfg.limits.max_recipients);
+    if !dropped.is_empty() {
+        tracing::warn!(
+            kind,
+            dropped = dropped.len(),
+            "report recipients beyond limits.max_recipients not mailed"
+        );
+    }
     let composed = compose::compose_report(
         &Envelope {
             from_name: &ctx.cfg.helpdesk.name,
             from_email: &ctx.cfg.helpdesk.address,
-            to,
+            to: &to,
             cc: &[],
             in_reply_to: None,
             references: &[],

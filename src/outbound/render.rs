@@ -270,4 +270,107 @@ mod tests {
         let err = Renderer::new(Some(dir.path())).err().unwrap();
         assert!(format!("{err:#}").contains("id/ack.text"), "{err:#}");
     }
+    const HOSTILE: &str = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>'&{{x}}";
+
+    /// Sets `path` (dotted) in `root` to `leaf`, making objects on the way; keeps an object
+    /// where a shorter path already put one.
+    fn put(root: &mut serde_json::Value, path: &[&str], leaf: serde_json::Value) {
+        let Some((first, rest)) = path.split_first() else {
+            return;
+        };
+        let map = root.as_object_mut().unwrap();
+        if rest.is_empty() {
+            map.entry(first.to_string()).or_insert(leaf);
+        } else {
+            let child = map.entry(first.to_string()).or_insert_with(|| json!({}));
+            if !child.is_object() {
+                *child = json!({});
+            }
+            put(child, rest, leaf);
+        }
+    }
+
+    /// Values for every name any template mentions, each one hostile text; every `#each` list
+    /// holds one item with the same values and one hostile string (for `{{this}}`).
+    fn hostile_data() -> serde_json::Value {
+        let mut sources = String::new();
+        for (_, _, _, source) in BUILTIN {
+            sources.push_str(source.unwrap_or_default());
+        }
+        let path =
+            regex::Regex::new(r"\{\{\{?\s*(#each|#if|#unless|#with)?\s*([A-Za-z_][\w.]*)").unwrap();
+        let mut leaves = Vec::new();
+        let mut lists = Vec::new();
+        for c in path.captures_iter(&sources) {
+            let name = c[2].to_string();
+            if [
+                "else", "this", "eq", "ne", "gt", "lt", "and", "or", "not", "len",
+            ]
+            .contains(&name.as_str())
+            {
+                continue;
+            }
+            if c.get(1).is_some_and(|m| m.as_str() == "#each") {
+                lists.push(name);
+            } else {
+                leaves.push(name);
+            }
+        }
+        let mut item = json!({});
+        for l in &leaves {
+            put(&mut item, &l.split('.').collect::<Vec<_>>(), json!(HOSTILE));
+        }
+        let mut root = json!({});
+        for l in &lists {
+            let list = json!([item.clone(), HOSTILE]);
+            put(&mut root, &l.split('.').collect::<Vec<_>>(), list);
+        }
+        for l in &leaves {
+            put(&mut root, &l.split('.').collect::<Vec<_>>(), json!(HOSTILE));
+        }
+        root
+    }
+
+    #[test]
+    fn no_html_part_of_any_mail_carries_user_markup() {
+        let r = Renderer::new(None).unwrap();
+        let data = hostile_data();
+        for kind in kinds() {
+            for lang in LANGUAGES {
+                let out = r.render(kind, lang, &data).unwrap();
+                for bad in ["<script", "<img src=x", "\"><img", "onerror=", "'&"] {
+                    assert!(
+                        !out.html.contains(bad),
+                        "{lang}/{kind}: {bad} in\n{}",
+                        out.html
+                    );
+                }
+                assert!(
+                    out.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+                    "{lang}/{kind}: the hostile value is not shown at all:\n{}",
+                    out.html
+                );
+                assert!(!out.subject.contains(['\r', '\n']));
+            }
+        }
+    }
+
+    #[test]
+    fn html_templates_quote_every_attribute_value() {
+        // Escaping keeps a value inside quotes; an unquoted attribute would let a space in the
+        // value start a new attribute (onerror=...), which escaping does not stop.
+        let unquoted = regex::Regex::new(r"=\s*\{\{").unwrap();
+        for (kind, lang, part, source) in BUILTIN {
+            if let (&"html", Some(source)) = (part, source) {
+                assert!(
+                    !unquoted.is_match(source),
+                    "{lang}/{kind}.html has an unquoted value"
+                );
+                assert!(
+                    !source.contains("{{{") && !source.contains("{{&"),
+                    "{lang}/{kind}.html renders a value raw"
+                );
+            }
+        }
+    }
 }

@@ -93,17 +93,15 @@ pub fn open(path: &Path) -> Result<Connection> {
 /// [`open`] without the migrations: for `loket migrate`, which reports what it applies, and
 /// `loket backup`, which copies the database as it is (also one that a newer Loket wrote).
 pub fn open_unmigrated(path: &Path) -> Result<Connection> {
-    let new = !path.exists();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+        create_private_dir(dir)
             .with_context(|| format!("creating database folder {}", dir.display()))?;
     }
+    create_private_file(path).with_context(|| format!("creating database {}", path.display()))?;
     let conn =
         Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
-    if new {
-        restrict_permissions(path);
-    }
     conn.busy_timeout(Duration::from_secs(10))?;
+    // SQLite gives the -wal and -shm files the database file's own permissions.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
@@ -113,15 +111,35 @@ pub fn open_unmigrated(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// The database holds mail of the whole company: only its owner may read it.
-pub(crate) fn restrict_permissions(path: &Path) {
+/// The database holds mail of the whole company: a new database file is created readable by its
+/// owner only (0600) from the first byte, not made so after the fact. An existing file is left
+/// as the administrator set it.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot restrict database permissions");
-        }
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Folders Loket creates for its database are its owner's only (0700); existing ones are left
+/// as they are (a shared parent like /var/lib must stay readable for others).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 /// The schema version of an open database (`user_version`): how many migrations it has.
@@ -198,6 +216,7 @@ pub(crate) fn memory() -> Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn migrations_apply_once_and_record_version() {
@@ -207,6 +226,34 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn database_files_and_folder_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state/loket");
+        let db = dir.join("loket.db");
+        let conn = open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for suffix in ["", "-wal", "-shm"] {
+            let p = PathBuf::from(format!("{}{suffix}", db.display()));
+            assert!(p.exists(), "{} missing", p.display());
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&tmp.path().join("state")), 0o700);
+        // Opening again keeps the data and changes nothing.
+        drop(conn);
+        let conn = open(&db).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(mode(&db), 0o600);
     }
 
     #[test]
