@@ -132,8 +132,10 @@ fn ingest(config: &std::path::Path) -> ExitCode {
         std::io::stdin()
             .read_to_end(&mut raw)
             .context("reading the message from standard input")?;
-        let mut conn = store::open(&env.cfg.database.path)?;
+        let path = &env.cfg.database.path;
+        let mut conn = store::open(path)?;
         pipeline::process(&mut conn, &env, &raw, &Source::Stdin)
+            .with_context(|| format!("storing the message in database {}", path.display()))
     };
     match run() {
         Ok(outcome) => {
@@ -146,7 +148,12 @@ fn ingest(config: &std::path::Path) -> ExitCode {
         }
         Err(e) => {
             // A bad config, a locked or full database: the MTA keeps the mail and tries again.
-            eprintln!("loket: temporary failure: {e:#}");
+            match store::temporary_failure(&e) {
+                Some(problem) => eprintln!(
+                    "loket: temporary failure: database {problem}; the mail stays with the MTA, which retries: {e:#}"
+                ),
+                None => eprintln!("loket: temporary failure: {e:#}"),
+            }
             ExitCode::from(EX_TEMPFAIL)
         }
     }

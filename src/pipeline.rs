@@ -160,7 +160,14 @@ pub fn process_batch(
                 outcomes.push(outcome);
             }
             Err(e) => {
-                tx.execute_batch("ROLLBACK TO message; RELEASE message")?;
+                if let Err(undo) = tx.execute_batch("ROLLBACK TO message; RELEASE message") {
+                    // SQLite rolls the whole transaction back by itself after some errors (a
+                    // full disk, an I/O error): nothing of the batch is kept, and the caller
+                    // must see the first error (what went wrong), not this one.
+                    return Err(e.context(format!(
+                        "the transaction was rolled back ({undo}); nothing of this batch was stored"
+                    )));
+                }
                 failure = Some(e);
                 break;
             }

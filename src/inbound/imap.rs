@@ -268,11 +268,46 @@ async fn session(
     })
     .await?;
     let mut last_uid = last_uid;
+    // Set while the database refuses writes (locked by another process, disk full): the wait
+    // before the next attempt. The session stays open; the messages stay unseen on the server.
+    let mut db_backoff: Option<Duration> = None;
 
     loop {
-        flush_flags(env, db, &mut s, uid_validity, can_move).await?;
-        last_uid = fetch_new(env, db, wake, &mut s, uid_validity, last_uid, cancel).await?;
-        flush_flags(env, db, &mut s, uid_validity, can_move).await?;
+        let round = async {
+            flush_flags(env, db, &mut s, uid_validity, can_move).await?;
+            fetch_new(env, db, wake, &mut s, uid_validity, &mut last_uid, cancel).await?;
+            flush_flags(env, db, &mut s, uid_validity, can_move).await
+        }
+        .await;
+        match round {
+            Ok(()) => {
+                if db_backoff.take().is_some() {
+                    tracing::info!(db = %cfg.database.path.display(), "database writable again; messages stored");
+                }
+            }
+            Err(e) => {
+                // Anything but a passing database fault ends the session (reconnect in `run`).
+                let problem = store::temporary_failure(&e).ok_or(e)?;
+                let wait = db_backoff.map_or(Duration::from_secs(1), |w| {
+                    (w * 2).min(cfg.imap.max_backoff)
+                });
+                db_backoff = Some(wait);
+                tracing::error!(
+                    db = %cfg.database.path.display(),
+                    problem,
+                    retry_in = ?wait,
+                    "database {} {problem}: messages not stored, left unseen on the server; will retry",
+                    cfg.database.path.display()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cancel.cancelled() => { s.logout().await.ok(); return Ok(()); }
+                }
+                // Keeps the connection alive and notices a dead one.
+                s.noop().await.context("NOOP")?;
+                continue;
+            }
+        }
         if cancel.is_cancelled() {
             s.logout().await.ok();
             return Ok(());
@@ -310,31 +345,31 @@ async fn session(
     }
 }
 
-/// Fetches every message above `last_uid` in batches and runs each through the pipeline.
-/// Returns the new highest processed UID.
+/// Fetches every message above `last_uid` in batches and runs each through the pipeline,
+/// advancing `last_uid` past every committed message (also when a later one fails).
 async fn fetch_new(
     env: &Env,
     db: &Arc<Mutex<Connection>>,
     wake: &Arc<Notify>,
     s: &mut ImapSession,
     uid_validity: u32,
-    mut last_uid: u32,
+    last_uid: &mut u32,
     cancel: &CancellationToken,
-) -> Result<u32> {
+) -> Result<()> {
     let cfg = &env.cfg;
     // UID n:* always includes the highest UID even when it is below n, hence the filter.
     let mut sizes: Vec<(u32, u32)> = s
-        .uid_fetch(format!("{}:*", last_uid + 1), "(UID RFC822.SIZE)")
+        .uid_fetch(format!("{}:*", *last_uid + 1), "(UID RFC822.SIZE)")
         .await
         .context("UID FETCH sizes")?
         .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, f.size.unwrap_or(0)))) })
         .try_collect()
         .await
         .context("reading UID FETCH sizes")?;
-    sizes.retain(|(uid, _)| *uid > last_uid);
+    sizes.retain(|(uid, _)| *uid > *last_uid);
     sizes.sort_unstable();
     if sizes.is_empty() {
-        return Ok(last_uid);
+        return Ok(());
     }
     tracing::info!(count = sizes.len(), "new messages");
 
@@ -431,13 +466,13 @@ async fn fetch_new(
         .await?;
         let (done, failure) = processed;
         if let Some((uid, _)) = done.last() {
-            last_uid = last_uid.max(*uid);
+            *last_uid = (*last_uid).max(*uid);
         }
         if let Some(e) = failure {
             return Err(e).context("storing a message");
         }
     }
-    Ok(last_uid)
+    Ok(())
 }
 
 /// At most this many messages per transaction ...
