@@ -440,3 +440,49 @@ fn sigterm_during_a_backlog_leaves_nothing_half_done() {
     assert_eq!(delivered, N, "one acknowledgement per ticket, none twice");
 }
 
+#[test]
+fn sent_mail_is_not_sent_again_when_the_database_is_locked() {
+    let s = stack();
+    let mut loket = Loket::configure(Options::default());
+    let user = unique("sentlock");
+    // A ticket whose acknowledgement waits in the outbox (delivered by the MTA, daemon down).
+    let raw = format!(
+        "From: <{user}>\r\nTo: <{}>\r\nSubject: Kursi rusak\r\nMessage-ID: <sentlock-{}@client.example.test>\r\n\
+         Date: Mon, 23 Nov 2026 09:00:00 +0700\r\n\r\nKursi patah.\r\n",
+        loket.address,
+        std::process::id()
+    );
+    let (code, out, err) = loket.cli(&["ingest"], Some(raw.as_bytes()));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"),
+        1
+    );
+
+    // The daemon starts while another process holds the write lock: it can read the outbox and
+    // send the mail, but not record that it did.
+    let holder = loket.db();
+    holder
+        .execute_batch("BEGIN EXCLUSIVE")
+        .expect("exclusive lock");
+    loket.spawn();
+    s.wait_mail(&user, 1, WAIT);
+    // Long enough for the sender's busy timeout to run out after it waited its turn at the write
+    // gate behind the scheduler (whose busy timeout runs out first).
+    let held = Duration::from_secs(25);
+    std::thread::sleep(held);
+    let during = acks_to(&user);
+    holder.execute_batch("COMMIT").expect("release the lock");
+    drop(holder);
+    loket.wait_count(
+        "SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL",
+        1,
+        WAIT,
+    );
+    std::thread::sleep(QUIET);
+    let after = acks_to(&user);
+    println!(
+        "outbox under a held lock ({held:?}): acknowledgement delivered {during} time(s) during the lock, {after} in all"
+    );
+    assert_eq!(after, 1, "sent once, recorded once\n{}", loket.log());
+}
