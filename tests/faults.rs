@@ -387,7 +387,7 @@ fn sigterm_during_a_backlog_leaves_nothing_half_done() {
         ack_rate_limit: Some(1_000_000),
         ..Options::default()
     });
-    const N: usize = 300;
+    const N: usize = 200;
     let users: Vec<String> = (0..10).map(|_| unique("backlog")).collect();
     for i in 0..N {
         s.send(

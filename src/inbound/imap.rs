@@ -411,6 +411,7 @@ async fn fetch_new(
         let env2 = env.clone();
         let mailbox = cfg.imap.mailbox.clone();
         let wake2 = Arc::clone(wake);
+        let cancel2 = cancel.clone();
         // The batch is processed in order on one blocking thread, several messages per
         // transaction (see pipeline::process_batch); progress stops at the first temporary
         // failure so nothing is skipped. The sender is woken after every commit.
@@ -429,7 +430,9 @@ async fn fetch_new(
                 })
                 .collect();
             let mut done = Vec::new();
-            while done.len() < items.len() {
+            // A shutdown stops at the next commit: the rest of the batch stays unseen on the
+            // server and is fetched again after the restart.
+            while done.len() < items.len() && !cancel2.is_cancelled() {
                 let gate = store::WRITE_GATE.blocking_lock();
                 let held = std::time::Instant::now();
                 // Commit when the sender (or another writer) waits for the gate, and at least
