@@ -81,6 +81,7 @@ pub async fn run(env: Env, config_path: &Path) -> Result<()> {
             outbox_wake: Arc::clone(&wake),
             health: Arc::clone(&health),
             cancel: cancel.clone(),
+            attempts: Arc::default(),
         };
         let span = tracing::info_span!("imap", mailbox = %account.address);
         tasks.spawn(inbound::imap::run(env.clone(), task).instrument(span));

@@ -154,8 +154,10 @@ fn ingest(config: &std::path::Path, to: Option<&str>) -> ExitCode {
             }
             None => Source::Stdin,
         };
-        let mut conn = store::open(&env.cfg.database.path)?;
+        let path = &env.cfg.database.path;
+        let mut conn = store::open(path)?;
         pipeline::process(&mut conn, &env, &raw, &source)
+            .with_context(|| format!("storing the message in database {}", path.display()))
     };
     match run() {
         Ok(outcome) => {
@@ -168,7 +170,12 @@ fn ingest(config: &std::path::Path, to: Option<&str>) -> ExitCode {
         }
         Err(e) => {
             // A bad config, a locked or full database: the MTA keeps the mail and tries again.
-            eprintln!("loket: temporary failure: {e:#}");
+            match store::temporary_failure(&e) {
+                Some(problem) => eprintln!(
+                    "loket: temporary failure: database {problem}; the mail stays with the MTA, which retries: {e:#}"
+                ),
+                None => eprintln!("loket: temporary failure: {e:#}"),
+            }
             ExitCode::from(EX_TEMPFAIL)
         }
     }

@@ -149,6 +149,26 @@ fn quarantine(
     })
 }
 
+/// Quarantines a message that failed again and again for a reason that is not temporary (not a
+/// lock, not a full disk): a bug, a constraint it breaks. Kept whole with the error, and the
+/// mailbox progress moves past it, so one bad message cannot hold up every message behind it.
+pub fn quarantine_unprocessable(
+    conn: &mut Connection,
+    env: &Env,
+    raw: &[u8],
+    source: &Source,
+    error: &anyhow::Error,
+) -> Result<Outcome> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("starting a transaction")?;
+    let hash = hex::encode(Sha256::digest(raw));
+    let reason = format!("could not be processed: {error:#}");
+    let outcome = quarantine(&tx, env, source, raw, &reason, None, &hash)?;
+    tx.commit().context("committing the quarantine")?;
+    Ok(outcome)
+}
+
 /// Processes one raw message in a transaction of its own. An `Err` is a temporary failure
 /// (database, disk): nothing was committed and the message must be offered again.
 pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
@@ -192,7 +212,14 @@ pub fn process_batch(
                 outcomes.push(outcome);
             }
             Err(e) => {
-                tx.execute_batch("ROLLBACK TO message; RELEASE message")?;
+                if let Err(undo) = tx.execute_batch("ROLLBACK TO message; RELEASE message") {
+                    // SQLite rolls the whole transaction back by itself after some errors (a
+                    // full disk, an I/O error): nothing of the batch is kept, and the caller
+                    // must see the first error (what went wrong), not this one.
+                    return Err(e.context(format!(
+                        "the transaction was rolled back ({undo}); nothing of this batch was stored"
+                    )));
+                }
                 failure = Some(e);
                 break;
             }

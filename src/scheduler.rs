@@ -155,7 +155,9 @@ pub async fn run(
             Ok(0) => {}
             Ok(_) => wake_sender.notify_one(),
             // A database hiccup: the work is still due and is found again next tick.
-            Err(e) => tracing::error!(error = %format!("{e:#}"), "scheduler tick failed"),
+            Err(e) => {
+                tracing::error!(db = %db_path.display(), error = %format!("{e:#}"), "scheduler tick failed")
+            }
         }
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),

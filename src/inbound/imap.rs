@@ -3,6 +3,7 @@
 //! UID in the database, never by the \Seen flag, so a person reading the mailbox in another
 //! client loses nothing. IDLE where offered, polling otherwise; reconnects with capped backoff.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -278,7 +279,13 @@ pub struct Task {
     pub outbox_wake: Arc<Notify>,
     pub health: Arc<Health>,
     pub cancel: CancellationToken,
+    /// Failed attempts per message (UIDVALIDITY, UID) that failed for a reason that is not
+    /// temporary; kept across reconnects. See [`MAX_ATTEMPTS`].
+    pub attempts: Arc<Mutex<HashMap<(u32, u32), u32>>>,
 }
+
+/// A message that fails this many times for a reason that is not temporary is quarantined.
+pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The IMAP task of one mailbox: runs sessions until `cancel`, reconnecting with backoff (1 s
 /// doubling up to `imap.max_backoff`) when the server goes away.
@@ -356,13 +363,48 @@ async fn session(env: &Env, task: &Task) -> Result<()> {
     })
     .await?;
     let mut last_uid = last_uid;
+    // Set while the database refuses writes (locked by another process, disk full): the wait
+    // before the next attempt. The session stays open; the messages stay unseen on the server.
+    let mut db_backoff: Option<Duration> = None;
 
     loop {
-        flush_flags(account, db, &mut s, uid_validity, can_move).await?;
-        last_uid = fetch_new(env, task, &mut s, uid_validity, last_uid).await?;
-        flush_flags(account, db, &mut s, uid_validity, can_move).await?;
-        // The mailbox has been read up to now: the "last successful poll" of the metrics.
-        task.health.imap_ok(&account.address, env.clock.now());
+        let round = async {
+            flush_flags(account, db, &mut s, uid_validity, can_move).await?;
+            fetch_new(env, task, &mut s, uid_validity, &mut last_uid).await?;
+            flush_flags(account, db, &mut s, uid_validity, can_move).await
+        }
+        .await;
+        match round {
+            Ok(()) => {
+                // The mailbox has been read up to now: the "last successful poll" of the metrics.
+                task.health.imap_ok(&account.address, env.clock.now());
+                if db_backoff.take().is_some() {
+                    tracing::info!(db = %cfg.database.path.display(), "database writable again; messages stored");
+                }
+            }
+            Err(e) => {
+                // Anything but a passing database fault ends the session (reconnect in `run`).
+                let problem = store::temporary_failure(&e).ok_or(e)?;
+                let wait = db_backoff.map_or(Duration::from_secs(1), |w| {
+                    (w * 2).min(cfg.imap.max_backoff)
+                });
+                db_backoff = Some(wait);
+                tracing::error!(
+                    db = %cfg.database.path.display(),
+                    problem,
+                    retry_in = ?wait,
+                    "database {} {problem}: messages not stored, left unseen on the server; will retry",
+                    cfg.database.path.display()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cancel.cancelled() => { s.logout().await.ok(); return Ok(()); }
+                }
+                // Keeps the connection alive and notices a dead one.
+                s.noop().await.context("NOOP")?;
+                continue;
+            }
+        }
         if cancel.is_cancelled() {
             s.logout().await.ok();
             return Ok(());
@@ -400,30 +442,30 @@ async fn session(env: &Env, task: &Task) -> Result<()> {
     }
 }
 
-/// Fetches every message above `last_uid` in batches and runs each through the pipeline.
-/// Returns the new highest processed UID.
+/// Fetches every message above `last_uid` in batches and runs each through the pipeline,
+/// advancing `last_uid` past every committed message (also when a later one fails).
 async fn fetch_new(
     env: &Env,
     task: &Task,
     s: &mut ImapSession,
     uid_validity: u32,
-    mut last_uid: u32,
-) -> Result<u32> {
+    last_uid: &mut u32,
+) -> Result<()> {
     let (db, wake, cancel) = (&task.db, &task.outbox_wake, &task.cancel);
     let cfg = &env.cfg;
     // UID n:* always includes the highest UID even when it is below n, hence the filter.
     let mut sizes: Vec<(u32, u32)> = s
-        .uid_fetch(format!("{}:*", last_uid + 1), "(UID RFC822.SIZE)")
+        .uid_fetch(format!("{}:*", *last_uid + 1), "(UID RFC822.SIZE)")
         .await
         .context("UID FETCH sizes")?
         .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, f.size.unwrap_or(0)))) })
         .try_collect()
         .await
         .context("reading UID FETCH sizes")?;
-    sizes.retain(|(uid, _)| *uid > last_uid);
+    sizes.retain(|(uid, _)| *uid > *last_uid);
     sizes.sort_unstable();
     if sizes.is_empty() {
-        return Ok(last_uid);
+        return Ok(());
     }
     tracing::info!(count = sizes.len(), "new messages");
     // A backlog (first start on a full mailbox, a long outage) reports its progress every few
@@ -468,6 +510,8 @@ async fn fetch_new(
         let env2 = task.live.get();
         let mailbox = task.account.key.clone();
         let wake2 = Arc::clone(wake);
+        let cancel2 = cancel.clone();
+        let attempts = Arc::clone(&task.attempts);
         // The batch is processed in order on one blocking thread, several messages per
         // transaction (see pipeline::process_batch); progress stops at the first temporary
         // failure so nothing is skipped. The sender is woken after every commit.
@@ -486,7 +530,9 @@ async fn fetch_new(
                 })
                 .collect();
             let mut done = Vec::new();
-            while done.len() < items.len() {
+            // A shutdown stops at the next commit: the rest of the batch stays unseen on the
+            // server and is fetched again after the restart.
+            while done.len() < items.len() && !cancel2.is_cancelled() {
                 let gate = store::WRITE_GATE.blocking_lock();
                 let held = std::time::Instant::now();
                 // Commit when the sender (or another writer) waits for the gate, and at least
@@ -514,7 +560,38 @@ async fn fetch_new(
                     done.push((fetched[done.len()].0, outcome));
                 }
                 if let Some(e) = batch.failure {
-                    tracing::error!(uid = fetched[done.len()].0, error = %format!("{e:#}"), "message not stored; will retry");
+                    let uid = fetched[done.len()].0;
+                    // A lock or a full disk passes; anything else fails the same way every
+                    // time. After a few tries the message goes to quarantine (raw bytes and
+                    // error kept) so it cannot hold up the mailbox behind it.
+                    if store::temporary_failure(&e).is_none() {
+                        let tries = {
+                            let mut a = attempts.lock().unwrap_or_else(|p| p.into_inner());
+                            let n = a.entry((uid_validity, uid)).or_insert(0);
+                            *n += 1;
+                            *n
+                        };
+                        if tries >= MAX_ATTEMPTS {
+                            tracing::error!(uid, tries, error = %format!("{e:#}"), "message fails every time; quarantined with its raw bytes");
+                            let (raw, source) = &items[done.len()];
+                            let gate = store::WRITE_GATE.blocking_lock();
+                            let kept =
+                                pipeline::quarantine_unprocessable(conn, &env2, raw, source, &e);
+                            drop(gate);
+                            match kept {
+                                Ok(outcome) => {
+                                    attempts
+                                        .lock()
+                                        .unwrap_or_else(|p| p.into_inner())
+                                        .remove(&(uid_validity, uid));
+                                    done.push((uid, outcome));
+                                    continue;
+                                }
+                                Err(q) => return Ok((done, Some(q))),
+                            }
+                        }
+                    }
+                    tracing::error!(uid, error = %format!("{e:#}"), "message not stored; will retry");
                     return Ok((done, Some(e)));
                 }
             }
@@ -523,14 +600,14 @@ async fn fetch_new(
         .await?;
         let (done, failure) = processed;
         if let Some((uid, _)) = done.last() {
-            last_uid = last_uid.max(*uid);
+            *last_uid = (*last_uid).max(*uid);
         }
         progress.advance(done.len());
         if let Some(e) = failure {
             return Err(e).context("storing a message");
         }
     }
-    Ok(last_uid)
+    Ok(())
 }
 
 /// Progress lines for a long fetch: at most one every [`Progress::EVERY`], none for a short one.

@@ -372,14 +372,18 @@ pub async fn send_due(
             // for the write gate (at most one message of a pipeline batch, which commits early
             // for us), not for SQLite's busy handler.
             let _gate = store::write_gate().await;
-            let conn = db.lock().unwrap_or_else(|p| p.into_inner());
-            match result {
+            let failure = match result {
                 Ok(()) => {
-                    store::outbox::mark_sent(&conn, mail.id, clock.now())?;
+                    record_sent(db, &mail, clock, max_backoff, cancel).await?;
                     sent += 1;
                     tracing::info!(outbox = mail.id, message_id = %mail.message_id, rcpt = ?mail.rcpt, "mail sent");
+                    continue;
                 }
-                Err(Failure::Permanent(error)) => {
+                Err(failure) => failure,
+            };
+            let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            match failure {
+                Failure::Permanent(error) => {
                     // Retrying a 5xx only repeats the refusal (and hammers the server): keep the
                     // mail with its error and tell the ticket, so a technician can see why the
                     // requester never got it.
@@ -398,7 +402,7 @@ pub async fn send_due(
                     tx.commit()?;
                     tracing::error!(outbox = mail.id, message_id = %mail.message_id, rcpt = ?mail.rcpt, error, "mail refused permanently, not retried");
                 }
-                Err(Failure::Temporary(error)) => {
+                Failure::Temporary(error) => {
                     let wait = backoff(mail.attempts, max_backoff);
                     let retry_at =
                         clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
@@ -409,6 +413,45 @@ pub async fn send_due(
                 }
             }
         }
+    }
+}
+
+/// Commits "sent" for a mail the server has accepted. Until that commit a later round would
+/// send the mail again, so a database that refuses the write for a while (locked by another
+/// process, disk full) is waited out here, with backoff, instead of leaving the mail due. Only a
+/// shutdown gives up: then the mail goes again after the restart (at least once, never lost).
+async fn record_sent(
+    db: &Arc<Mutex<Connection>>,
+    mail: &store::outbox::Pending,
+    clock: &dyn Clock,
+    max_backoff: Duration,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let marked = {
+            let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            store::outbox::mark_sent(&conn, mail.id, clock.now())
+        };
+        let e = match marked {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let Some(problem) = store::temporary_failure(&e) else {
+            return Err(e.context(format!("recording outbox mail {} as sent", mail.id)));
+        };
+        if cancel.is_cancelled() {
+            return Err(e.context(format!(
+                "stopping before outbox mail {} was recorded as sent; it goes again after the restart",
+                mail.id
+            )));
+        }
+        tracing::error!(outbox = mail.id, problem, retry_in = ?wait, error = %format!("{e:#}"), "mail sent, but the database is {problem}: recording it as sent again shortly (the mail is not sent again)");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = cancel.cancelled() => {}
+        }
+        wait = (wait * 2).min(max_backoff);
     }
 }
 
@@ -461,7 +504,7 @@ pub async fn run(
         )
         .await
         {
-            tracing::error!(error = %format!("{e:#}"), "outbox: database error");
+            tracing::error!(db = %db_path.display(), error = %format!("{e:#}"), "outbox: database error");
         }
         if cancel.is_cancelled() {
             session.close().await;

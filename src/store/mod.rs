@@ -111,6 +111,27 @@ pub fn open_unmigrated(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// What is wrong with the database when `e` is a failure that passes by itself: another
+/// process holds the lock longer than the busy timeout, or the disk is full. The caller keeps
+/// the message where it is (unseen on the server, with the MTA for `loket ingest`) and tries
+/// again later; anything else is `None`.
+pub fn temporary_failure(e: &anyhow::Error) -> Option<&'static str> {
+    use rusqlite::ErrorCode;
+    e.chain().find_map(|cause| {
+        let rusqlite::Error::SqliteFailure(f, _) = cause.downcast_ref::<rusqlite::Error>()? else {
+            return None;
+        };
+        match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                Some("locked by another process (SQLITE_BUSY)")
+            }
+            ErrorCode::DiskFull => Some("disk full (SQLITE_FULL)"),
+            ErrorCode::SystemIoFailure => Some("I/O error (SQLITE_IOERR)"),
+            _ => None,
+        }
+    })
+}
+
 /// The database holds mail of the whole company: a new database file is created readable by its
 /// owner only (0600) from the first byte, not made so after the fact. An existing file is left
 /// as the administrator set it.
@@ -263,5 +284,32 @@ mod tests {
             .unwrap();
         let err = migrate(&mut conn).unwrap_err().to_string();
         assert!(err.contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn locked_and_full_are_temporary_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let holder = open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let mut other = open(&path).unwrap();
+        other.busy_timeout(Duration::from_millis(10)).unwrap();
+        let err = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map(|_| ())
+            .context("starting a transaction")
+            .unwrap_err();
+        assert_eq!(
+            temporary_failure(&err),
+            Some("locked by another process (SQLITE_BUSY)")
+        );
+        let full = anyhow::Error::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ))
+        .context("committing the messages");
+        assert_eq!(temporary_failure(&full), Some("disk full (SQLITE_FULL)"));
+        let other_error = anyhow::Error::from(rusqlite::Error::QueryReturnedNoRows);
+        assert_eq!(temporary_failure(&other_error), None);
     }
 }
