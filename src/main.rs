@@ -379,8 +379,13 @@ fn quarantine(cfg: Config, command: QuarantineCommand) -> Result<()> {
             let outcome = pipeline::release(&mut conn, &env, id)?;
             println!("{}", describe(&outcome));
             if let Outcome::Quarantined { reason } = outcome {
+                let hint = if reason.contains("limits.") {
+                    "; raise that limit in the config, then release it again"
+                } else {
+                    ""
+                };
                 bail!(
-                    "quarantined message {id} was quarantined again and stays held, unchanged: {reason}"
+                    "quarantined message {id} was quarantined again and stays held, unchanged: {reason}{hint}"
                 );
             }
         }

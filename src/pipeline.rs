@@ -282,6 +282,7 @@ pub fn process_batch(
 /// mailbox progress, or (on `Err`) something the caller must roll back.
 fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
     let cfg = &env.cfg;
+    let header_len = parse::header_block_len(raw);
     if raw.len() as u64 > cfg.limits.max_message_bytes {
         let hash = hex::encode(Sha256::digest(raw));
         let reason = format!(
@@ -289,9 +290,21 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
             raw.len(),
             cfg.limits.max_message_bytes
         );
-        return quarantine(conn, env, source, raw, &reason, None, &hash);
+        // Its Message-ID, for `loket quarantine list`, when the header block alone is within
+        // its own limit (the parser never sees more than that).
+        let message_id = (header_len as u64 <= cfg.limits.max_header_bytes)
+            .then(|| parse::header_block_message_id(&raw[..header_len]))
+            .flatten();
+        return quarantine(
+            conn,
+            env,
+            source,
+            raw,
+            &reason,
+            message_id.as_deref(),
+            &hash,
+        );
     }
-    let header_len = parse::header_block_len(raw);
     if header_len as u64 > cfg.limits.max_header_bytes {
         let hash = hex::encode(Sha256::digest(raw));
         let reason = format!(
@@ -895,6 +908,14 @@ mod limit_tests {
         assert!(reason.contains("limits.max_message_bytes"), "{reason}");
         assert_eq!(quarantined_raw(&conn), raw.as_bytes());
         assert_eq!(count(&conn, "SELECT COUNT(*) FROM tickets"), 0);
+        // Its Message-ID is read from the header block alone, for `loket quarantine list`.
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM quarantine WHERE message_id = 'big@x'"
+            ),
+            1
+        );
         assert_eq!(
             count(
                 &conn,

@@ -95,15 +95,9 @@ pub fn render_show(conn: &Connection, cfg: &Config, id: i64) -> Result<String> {
         let _ = writeln!(w, "  {:<12} {shown}", format!("{name}:"));
     }
     let _ = writeln!(w, "next:");
-    let _ = writeln!(
-        w,
-        "  loket quarantine show {id} --raw > message-{id}.eml   # the exact bytes"
-    );
+    let _ = writeln!(w, "  loket quarantine show {id} --raw > message-{id}.eml");
     if h.released.is_none() {
-        let _ = writeln!(
-            w,
-            "  loket quarantine release {id}                         # through the pipeline again"
-        );
+        let _ = writeln!(w, "  loket quarantine release {id}");
     }
     Ok(out)
 }
