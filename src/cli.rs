@@ -111,6 +111,17 @@ pub enum Command {
         #[arg(long, conflicts_with_all = ["query", "raw"])]
         rebuild: bool,
     },
+    /// Messages Loket kept aside instead of making a ticket (not mail, too large, a bounce for
+    /// no known ticket, a loop), with their bytes: list, inspect, release.
+    #[command(after_help = "Examples:\n  \
+        loket quarantine list\n  \
+        loket quarantine show 7\n  \
+        loket quarantine show 7 --raw > message-7.eml\n  \
+        loket quarantine release 7        # after raising [limits] max_message_bytes, say")]
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// The store in figures: tickets by status, priority and category; outbox; quarantine;
     /// database size.
     #[command(after_help = "Example:\n  loket stats --config /etc/loket/loket.toml")]
@@ -192,6 +203,50 @@ pub enum RulesCommand {
     Test {
         /// The raw message (RFC 5322, as an .eml file).
         message: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Quarantined messages, newest first: id, when, source, size, Message-ID, reason.
+    ///
+    /// Released messages are left out unless --all, which shows them marked "[released as
+    /// HD-42]". Text from the messages is shown with control characters escaped.
+    #[command(after_help = "Examples:\n  \
+        loket quarantine list\n  \
+        loket quarantine list --all --limit 200")]
+    List {
+        /// At most this many messages, the newest.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Include the messages already released.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One quarantined message: why, from where, its size, and its From, To, Subject, Date and
+    /// Message-ID as they are in the bytes (control characters escaped).
+    #[command(after_help = "Examples:\n  \
+        loket quarantine show 7\n  \
+        loket quarantine show 7 --raw > message-7.eml   # the exact stored bytes")]
+    Show {
+        /// The number `loket quarantine list` shows.
+        id: i64,
+        /// Write the exact stored bytes to standard output instead (redirect it to a file).
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Offer a quarantined message to the pipeline again, with the config as it is now.
+    ///
+    /// Useful after raising a `[limits]` value. When it becomes a ticket (or a reply on one, or
+    /// turns out to be stored already) the message is marked released and keeps its row; any
+    /// acknowledgement is queued for the daemon to send. Quarantined again, nothing changes: the
+    /// command says why and exits with status 1.
+    #[command(after_help = "Examples:\n  \
+        loket quarantine release 7\n  \
+        loket quarantine list --all        # released ones show what they became")]
+    Release {
+        /// The number `loket quarantine list` shows.
+        id: i64,
     },
 }
 
@@ -355,6 +410,29 @@ mod tests {
             Command::Init { ref lang, path: Some(ref p) } if lang == "en" && p == Path::new("/tmp/x.toml")
         ));
         assert!(parse(&["init", "--lang", "fr"]).is_err());
+    }
+
+    #[test]
+    fn quarantine_commands_parse() {
+        let cli = parse(&["quarantine", "list"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Quarantine {
+                command: QuarantineCommand::List {
+                    limit: 50,
+                    all: false
+                }
+            }
+        ));
+        let cli = parse(&["quarantine", "show", "7", "--raw"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Quarantine {
+                command: QuarantineCommand::Show { id: 7, raw: true }
+            }
+        ));
+        assert!(parse(&["quarantine", "release"]).is_err());
+        assert!(parse(&["quarantine", "release", "HD-7"]).is_err());
     }
 
     #[test]

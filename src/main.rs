@@ -1,6 +1,6 @@
 //! The `loket` command line: the daemon, the MDA pipe mode, the config check, and the
-//! administrator's commands (starter config, tickets, search, stats, backup, migrations,
-//! digest, report). The commands are defined in `loket::cli` and do their work in
+//! administrator's commands (starter config, tickets, search, quarantine, stats, backup,
+//! migrations, digest, report). The commands are defined in `loket::cli` and do their work in
 //! `loket::admin` and friends; this file loads the config, sets up logging and prints. Errors
 //! reach the user with their context chain; exit codes follow sysexits where an MTA reads them.
 
@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use loket::admin::{self, progress::Progress, tickets::ListArgs};
-use loket::cli::{Cli, Command, RulesCommand, TicketsCommand};
+use loket::cli::{Cli, Command, QuarantineCommand, RulesCommand, TicketsCommand};
 use loket::config::{Config, LogFormat};
 use loket::pipeline::{self, Outcome, Source};
 use loket::{daemon, inbound, outbound, store};
@@ -95,6 +95,7 @@ fn dispatch(command: Command, cfg: Config, path: &Path) -> Result<()> {
             raw,
             rebuild,
         } => search(cfg, &query.join(" "), limit, raw, rebuild),
+        Command::Quarantine { command } => quarantine(cfg, command),
         Command::Stats => stats(cfg),
         Command::Backup { file, force } => backup(&cfg, &file, force),
         Command::Migrate => {
@@ -344,6 +345,61 @@ fn search(cfg: Config, query: &str, limit: i64, raw: bool, rebuild: bool) -> Res
     Ok(())
 }
 
+/// `loket quarantine`: list and show read; release goes through the pipeline like `loket ingest`.
+fn quarantine(cfg: Config, command: QuarantineCommand) -> Result<()> {
+    use std::io::Write as _;
+    match command {
+        QuarantineCommand::List { limit, all } => {
+            if limit < 1 {
+                bail!("--limit must be at least 1");
+            }
+            let conn = store::open(&cfg.database.path)?;
+            let list = store::quarantine::recent(&conn, limit, all)?;
+            print!("{}", admin::quarantine::render_list(&list, &cfg));
+            if list.len() as i64 == limit {
+                eprintln!("loket: showing the newest {limit}; --limit shows more");
+            }
+            if !all {
+                let released = store::quarantine::released_count(&conn)?;
+                if released > 0 {
+                    eprintln!("loket: {released} released not shown; --all shows them");
+                }
+            }
+        }
+        QuarantineCommand::Show { id, raw: false } => {
+            let conn = store::open(&cfg.database.path)?;
+            print!("{}", admin::quarantine::render_show(&conn, &cfg, id)?);
+        }
+        QuarantineCommand::Show { id, raw: true } => {
+            let conn = store::open(&cfg.database.path)?;
+            let bytes = store::quarantine::raw(&conn, id)?.with_context(|| {
+                format!("no quarantined message {id} (`loket quarantine list` shows them)")
+            })?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)
+                .and_then(|()| out.flush())
+                .context("writing the message to standard output")?;
+        }
+        QuarantineCommand::Release { id } => {
+            let env = daemon::env(cfg)?;
+            let mut conn = store::open(&env.cfg.database.path)?;
+            let outcome = pipeline::release(&mut conn, &env, id)?;
+            println!("{}", describe(&outcome));
+            if let Outcome::Quarantined { reason } = outcome {
+                let hint = if reason.contains("limits.") {
+                    "; raise that limit in the config, then release it again"
+                } else {
+                    ""
+                };
+                bail!(
+                    "quarantined message {id} was quarantined again and stays held, unchanged: {reason}{hint}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `loket stats`.
 fn stats(cfg: Config) -> Result<()> {
     use loket::clock::Clock;
@@ -398,7 +454,8 @@ fn digest(
     if preview {
         let d = loket::digest::preview(&conn, &env, date, manager)?;
         println!("Subject: {}\n\n{}", d.rendered.subject, d.rendered.text);
-        std::fs::write(out, &d.rendered.html)
+        // The digest names requesters and their problems: the file is its owner's only.
+        store::write_private_file(out, d.rendered.html.as_bytes())
             .with_context(|| format!("writing the HTML preview to {}", out.display()))?;
         eprintln!("loket: HTML written to {}", out.display());
         return Ok(());
@@ -427,7 +484,8 @@ fn report(cfg: Config, month: &str, format: &str, out: Option<&std::path::Path>)
     let now = loket::clock::SystemClock.now();
     let text = loket::digest::month_report(&conn, &cfg, month, format, now)?;
     match out {
-        Some(path) => std::fs::write(path, text)
+        // Every ticket of the month, requesters included: the file is its owner's only.
+        Some(path) => store::write_private_file(path, text.as_bytes())
             .with_context(|| format!("writing the report to {}", path.display()))?,
         None => print!("{text}"),
     }

@@ -60,6 +60,9 @@ pub enum Source {
     Stdin,
     /// `loket ingest --to <address>`: standard input, delivered to that helpdesk address.
     Delivered { address: String },
+    /// `loket quarantine release <id>`: a quarantined message offered again. `original` is the
+    /// source label it was quarantined under, so it lands at the mailbox it came in at.
+    Release { id: i64, original: String },
 }
 
 impl Source {
@@ -69,6 +72,19 @@ impl Source {
             Source::Imap { mailbox, .. } => cfg.account_by_key(mailbox),
             Source::Delivered { address } => cfg.account_by_address(address),
             Source::Stdin => None,
+            // The labels of `label` below: `imap:<key>:<uid>` or `ingest:<address>`.
+            Source::Release { original, .. } => {
+                if let Some((key, _uid)) = original
+                    .strip_prefix("imap:")
+                    .and_then(|rest| rest.rsplit_once(':'))
+                {
+                    cfg.account_by_key(key)
+                } else if let Some(address) = original.strip_prefix("ingest:") {
+                    cfg.account_by_address(address)
+                } else {
+                    None
+                }
+            }
         }
     }
 
@@ -77,6 +93,7 @@ impl Source {
             Source::Imap { mailbox, uid, .. } => format!("imap:{mailbox}:{uid}"),
             Source::Stdin => "ingest".into(),
             Source::Delivered { address } => format!("ingest:{address}"),
+            Source::Release { id, .. } => format!("release:{id}"),
         }
     }
 }
@@ -180,6 +197,62 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
     Ok(outcome)
 }
 
+/// Offers quarantined message `id` to the pipeline again (`loket quarantine release`), in one
+/// transaction with the record of its release. Quarantined again (still too large, still a
+/// bounce for no ticket), nothing is kept: the row stays held as it was, with no second copy of
+/// its bytes, and the outcome says why. Any other outcome marks the row released.
+///
+/// The pipeline's duplicate check looks at stored tickets' mails, never at the quarantine, so a
+/// message that was only quarantined is processed afresh; one already stored by another path (a
+/// redelivery after the limit was raised) is a duplicate, and released as such.
+pub fn release(conn: &mut Connection, env: &Env, id: i64) -> Result<Outcome> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("starting a transaction")?;
+    let held = store::quarantine::get(&tx, id)?.with_context(|| {
+        format!("no quarantined message {id} (`loket quarantine list` shows them)")
+    })?;
+    if let Some((at, became)) = &held.released {
+        anyhow::bail!(
+            "quarantined message {id} was already released ({} UTC, as {became})",
+            at.format("%Y-%m-%d %H:%M")
+        );
+    }
+    let raw = store::quarantine::raw(&tx, id)?
+        .with_context(|| format!("quarantined message {id} has no bytes"))?;
+    let source = Source::Release {
+        id,
+        original: held.source.clone(),
+    };
+    let outcome = process_in(&tx, env, &raw, &source)?;
+    let prefix = &env.cfg.helpdesk.tag_prefix;
+    let (ticket, became) = match &outcome {
+        // Dropping the transaction rolls back whatever this attempt wrote.
+        Outcome::Quarantined { .. } => return Ok(outcome),
+        Outcome::Created { ticket, .. } => (Some(*ticket), format!("{prefix}-{ticket}")),
+        Outcome::Appended { ticket, kind } => {
+            (Some(*ticket), format!("{prefix}-{ticket} ({kind})"))
+        }
+        Outcome::Duplicate => (None, "duplicate of a stored message".to_string()),
+        Outcome::Ignored { reason } => (None, format!("ignored: {reason}")),
+    };
+    let now = env.clock.now();
+    store::quarantine::mark_released(&tx, id, now, &became)?;
+    store::events::add(
+        &tx,
+        ticket,
+        now,
+        "loket",
+        "released",
+        &format!(
+            "quarantined message {id} released as {became} (it was held: {})",
+            held.reason
+        ),
+    )?;
+    tx.commit().context("committing the release")?;
+    Ok(outcome)
+}
+
 /// What [`process_batch`] committed: the outcomes of the first `outcomes.len()` messages, and
 /// the temporary failure of the next one, if that is what ended the batch (nothing of that
 /// message was kept; it must be offered again, and so must every message after it).
@@ -236,6 +309,7 @@ pub fn process_batch(
 /// mailbox progress, or (on `Err`) something the caller must roll back.
 fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
     let cfg = &env.cfg;
+    let header_len = parse::header_block_len(raw);
     if raw.len() as u64 > cfg.limits.max_message_bytes {
         let hash = hex::encode(Sha256::digest(raw));
         let reason = format!(
@@ -243,9 +317,21 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
             raw.len(),
             cfg.limits.max_message_bytes
         );
-        return quarantine(conn, env, source, raw, &reason, None, &hash);
+        // Its Message-ID, for `loket quarantine list`, when the header block alone is within
+        // its own limit (the parser never sees more than that).
+        let message_id = (header_len as u64 <= cfg.limits.max_header_bytes)
+            .then(|| parse::header_block_message_id(&raw[..header_len]))
+            .flatten();
+        return quarantine(
+            conn,
+            env,
+            source,
+            raw,
+            &reason,
+            message_id.as_deref(),
+            &hash,
+        );
     }
-    let header_len = parse::header_block_len(raw);
     if header_len as u64 > cfg.limits.max_header_bytes {
         let hash = hex::encode(Sha256::digest(raw));
         let reason = format!(
@@ -849,6 +935,14 @@ mod limit_tests {
         assert!(reason.contains("limits.max_message_bytes"), "{reason}");
         assert_eq!(quarantined_raw(&conn), raw.as_bytes());
         assert_eq!(count(&conn, "SELECT COUNT(*) FROM tickets"), 0);
+        // Its Message-ID is read from the header block alone, for `loket quarantine list`.
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM quarantine WHERE message_id = 'big@x'"
+            ),
+            1
+        );
         assert_eq!(
             count(
                 &conn,
@@ -882,6 +976,146 @@ mod limit_tests {
         );
         let outcome = process(&mut conn, &env, raw.as_bytes(), &Source::Stdin).unwrap();
         assert!(matches!(outcome, Outcome::Created { .. }), "{outcome:?}");
+    }
+
+    fn big(id: &str) -> String {
+        format!(
+            "From: <rina@example.test>\r\nTo: <helpdesk@example.test>\r\nSubject: scan\r\n\
+             Message-ID: <{id}>\r\n\r\n{}\r\n",
+            "x".repeat(5000)
+        )
+    }
+
+    fn released(conn: &Connection, id: i64) -> Option<String> {
+        conn.query_row(
+            "SELECT released_as FROM quarantine WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .expect("quarantine row")
+    }
+
+    #[test]
+    fn release_after_raising_the_limit_makes_the_ticket_and_marks_the_row() {
+        let small = env("max_message_bytes = 4096\nmax_header_bytes = 4096");
+        let mut conn = store::memory();
+        let raw = big("scan@x");
+        let outcome = process(&mut conn, &small, raw.as_bytes(), &Source::Stdin).unwrap();
+        assert!(
+            matches!(outcome, Outcome::Quarantined { .. }),
+            "{outcome:?}"
+        );
+
+        let raised = env("max_message_bytes = 1048576");
+        let outcome = release(&mut conn, &raised, 1).unwrap();
+        let Outcome::Created { ticket, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        let tag = format!("{}-{ticket}", raised.cfg.helpdesk.tag_prefix);
+        assert_eq!(released(&conn, 1), Some(tag.clone()));
+        // The ticket holds the message, says where it came from, and records the release.
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM messages WHERE message_id = 'scan@x'"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM events WHERE kind = 'created' AND detail = 'via release:1'"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                &conn,
+                &format!(
+                    "SELECT COUNT(*) FROM events WHERE ticket_id = {ticket} AND kind = 'released' \
+                     AND detail LIKE '%released as {tag}%max_message_bytes%'"
+                )
+            ),
+            1
+        );
+        // The bytes stay, and a second release is refused with what became of it.
+        assert_eq!(quarantined_raw(&conn), raw.as_bytes());
+        let err = format!("{:#}", release(&mut conn, &raised, 1).unwrap_err());
+        assert!(
+            err.contains("already released") && err.contains(&tag),
+            "{err}"
+        );
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM tickets"), 1);
+        let err = format!("{:#}", release(&mut conn, &raised, 7).unwrap_err());
+        assert!(err.contains("no quarantined message 7"), "{err}");
+    }
+
+    #[test]
+    fn release_of_a_message_still_too_large_keeps_the_row_and_writes_nothing() {
+        let small = env("max_message_bytes = 4096\nmax_header_bytes = 4096");
+        let mut conn = store::memory();
+        process(&mut conn, &small, big("still@x").as_bytes(), &Source::Stdin).unwrap();
+        let events = count(&conn, "SELECT COUNT(*) FROM events");
+
+        let outcome = release(&mut conn, &small, 1).unwrap();
+        let Outcome::Quarantined { reason } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(
+            reason.contains("limits.max_message_bytes is 4096"),
+            "{reason}"
+        );
+        assert_eq!(released(&conn, 1), None);
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM quarantine"), 1);
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), events);
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM tickets"), 0);
+    }
+
+    #[test]
+    fn release_of_a_message_stored_meanwhile_is_a_duplicate() {
+        // Quarantined at one limit, then delivered again after the limit was raised: the ticket
+        // already has it, and the release must not make a second one.
+        let small = env("max_message_bytes = 4096\nmax_header_bytes = 4096");
+        let raised = env("max_message_bytes = 1048576");
+        let mut conn = store::memory();
+        let raw = big("again@x");
+        process(&mut conn, &small, raw.as_bytes(), &Source::Stdin).unwrap();
+        let outcome = process(&mut conn, &raised, raw.as_bytes(), &Source::Stdin).unwrap();
+        assert!(matches!(outcome, Outcome::Created { .. }), "{outcome:?}");
+
+        assert_eq!(release(&mut conn, &raised, 1).unwrap(), Outcome::Duplicate);
+        assert_eq!(
+            released(&conn, 1).as_deref(),
+            Some("duplicate of a stored message")
+        );
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM tickets"), 1);
+    }
+
+    #[test]
+    fn released_message_keeps_the_mailbox_it_came_in_at() {
+        let env = env("");
+        let cfg = &*env.cfg;
+        let original = |label: &str| Source::Release {
+            id: 1,
+            original: label.to_string(),
+        };
+        // The [helpdesk] mailbox, by its IMAP key and by its address; anything else: none.
+        let helpdesk = &cfg.accounts()[0];
+        assert_eq!(
+            original(&format!("ingest:{}", helpdesk.address))
+                .account(cfg)
+                .map(|a| a.address.clone()),
+            Some(helpdesk.address.clone())
+        );
+        assert_eq!(
+            original(&format!("imap:{}:42", helpdesk.key))
+                .account(cfg)
+                .map(|a| a.address.clone()),
+            Some(helpdesk.address.clone())
+        );
+        assert!(original("ingest").account(cfg).is_none());
+        assert!(original("imap:nobody:1").account(cfg).is_none());
+        assert_eq!(original("ingest").label(), "release:1");
     }
 
     #[test]

@@ -426,6 +426,10 @@ fn every_command_explains_itself_with_examples() {
         vec!["tickets", "show", "--help"],
         vec!["search", "--help"],
         vec!["stats", "--help"],
+        vec!["quarantine", "--help"],
+        vec!["quarantine", "list", "--help"],
+        vec!["quarantine", "show", "--help"],
+        vec!["quarantine", "release", "--help"],
         vec!["backup", "--help"],
         vec!["migrate", "--help"],
         vec!["run", "--help"],
@@ -528,4 +532,176 @@ fn daemon_serves_metrics_on_loopback_while_mail_servers_are_down() {
         "{metrics}"
     );
     assert!(health.starts_with("HTTP/1.1 200 OK\r\n"), "{health}");
+}
+
+/// Like [`run_loket`], with standard output as bytes (for `quarantine show --raw`).
+fn run_loket_bytes(args: &[&str]) -> (i32, Vec<u8>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(args)
+        .env_remove("LOKET_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running loket");
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn quarantine_lists_shows_and_releases_after_the_limit_is_raised() {
+    let desk = Desk::new("\n[limits]\nmax_message_bytes = 4096\nmax_header_bytes = 4096\n");
+    let config = desk.config.to_string_lossy().into_owned();
+    // Not mail: kept with its bytes, the MTA told so.
+    let junk: &[u8] = b"\x00\x01\x1b[2J not mail \xff\xfe";
+    let (code, out, err) = desk.cli_in(&["ingest"], Some(junk));
+    assert_eq!(code, 65, "{out}{err}");
+    // Too large for the limit, with a terminal escape in its Subject.
+    let big = format!(
+        "From: Rina <rina@example.test>\r\nTo: <{HELPDESK}>\r\nSubject: Scan KTP \x1b[31mmerah\r\n\
+         Message-ID: <scan-1@client.example.test>\r\nDate: Mon, 23 Nov 2026 09:00:00 +0700\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
+        "Lampiran hasil scan KTP saya. ".repeat(200)
+    );
+    let (code, out, err) = desk.cli_in(&["ingest"], Some(big.as_bytes()));
+    assert_eq!(code, 0, "{err}");
+    let kib = format!("{:.1} KiB", big.len() as f64 / 1024.0);
+    assert!(out.contains("quarantined: message too large"), "{out}");
+
+    // Newest first, one line each.
+    let (code, out, err) = desk.cli(&["quarantine", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(listed(&out), vec!["2", "1"], "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("ID ") && lines[0].ends_with("REASON"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("ingest")
+            && lines[1].contains(&kib)
+            && lines[1].contains("scan-1@client.example.test")
+            && lines[1].contains("message too large"),
+        "{out}"
+    );
+    assert!(lines[2].contains("not an e-mail"), "{out}");
+    let (_, out, _) = desk.cli(&["quarantine", "list", "--limit", "1"]);
+    assert_eq!(listed(&out), vec!["2"], "{out}");
+
+    // show: the row and the headers as written, the escape made visible.
+    let (code, out, err) = desk.cli(&["quarantine", "show", "2"]);
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "quarantined message 2\n",
+        &format!("  size:        {kib} ({} bytes)\n", big.len()),
+        "  message-id:  scan-1@client.example.test\n",
+        "  reason:      message too large",
+        "  state:       held\n",
+        "  From:        Rina <rina@example.test>\n",
+        "  Subject:     Scan KTP \\x1b[31mmerah\n",
+        "  Date:        Mon, 23 Nov 2026 09:00:00 +0700\n",
+        "loket quarantine release 2",
+    ] {
+        assert!(out.contains(want), "{want:?} missing in:\n{out}");
+    }
+    assert!(
+        !out.contains('\x1b'),
+        "a raw escape reached the terminal:\n{out}"
+    );
+    let (_, out, _) = desk.cli(&["quarantine", "show", "1"]);
+    assert!(out.contains("  From:        (none)\n"), "{out}");
+    assert!(!out.contains('\x1b') && !out.contains('\0'), "{out}");
+
+    // --raw: the exact bytes, also when they are not text.
+    for (id, bytes) in [("2", big.as_bytes()), ("1", junk)] {
+        let (code, out, err) =
+            run_loket_bytes(&["quarantine", "show", id, "--raw", "--config", &config]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, bytes, "message {id}");
+    }
+    let (code, _, err) = desk.cli(&["quarantine", "show", "9"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no quarantined message 9"), "{err}");
+
+    // Released while still too large: said clearly, nothing changes.
+    let (code, out, err) = desk.cli(&["quarantine", "release", "2"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("quarantined: message too large"), "{out}");
+    assert!(
+        err.contains("stays held, unchanged") && err.contains("raise that limit"),
+        "{err}"
+    );
+    let (_, out, _) = desk.cli(&["quarantine", "list"]);
+    assert_eq!(listed(&out), vec!["2", "1"], "{out}");
+    let (_, out, _) = desk.cli(&["tickets", "list"]);
+    assert!(listed(&out).is_empty(), "{out}");
+
+    // The limit raised: the release makes the ticket and the row says so.
+    write_config(&desk.config, &desk.db(), "");
+    let (code, out, err) = desk.cli(&["quarantine", "release", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("created ticket 1"), "{out}");
+    let (_, out, _) = desk.cli(&["tickets", "list"]);
+    assert_eq!(listed(&out), vec!["HD-1"], "{out}");
+    let (_, out, _) = desk.cli(&["tickets", "show", "HD-1", "--full"]);
+    assert!(out.contains("Lampiran hasil scan KTP saya."), "{out}");
+    assert!(
+        out.contains("quarantined message 2 released as HD-1"),
+        "{out}"
+    );
+
+    let (_, out, err) = desk.cli(&["quarantine", "list"]);
+    assert_eq!(listed(&out), vec!["1"], "{out}");
+    assert!(
+        err.contains("1 released not shown; --all shows them"),
+        "{err}"
+    );
+    let (_, out, _) = desk.cli(&["quarantine", "list", "--all"]);
+    assert_eq!(listed(&out), vec!["2", "1"], "{out}");
+    assert!(
+        out.contains("[released as HD-1] message too large"),
+        "{out}"
+    );
+    let (_, out, _) = desk.cli(&["quarantine", "show", "2"]);
+    assert!(
+        out.contains("  state:       released ") && out.contains(" as HD-1\n"),
+        "{out}"
+    );
+
+    // Once only; and what is not mail stays where it is.
+    let (code, _, err) = desk.cli(&["quarantine", "release", "2"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("already released") && err.contains("HD-1"),
+        "{err}"
+    );
+    let (code, out, err) = desk.cli(&["quarantine", "release", "1"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("quarantined: not an e-mail"), "{out}");
+    let (_, out, _) = desk.cli(&["tickets", "list"]);
+    assert_eq!(listed(&out), vec!["HD-1"], "{out}");
+}
+
+#[cfg(unix)]
+#[test]
+fn report_and_digest_preview_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let desk = Desk::seeded("");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let report = desk.dir.path().join("hd-2026-11.csv");
+    let (code, _, err) = desk.cli(&[
+        "report",
+        "--month",
+        "2026-11",
+        "--out",
+        &report.to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(mode(&report), 0o600);
+    let html = desk.dir.path().join("digest.html");
+    let (code, _, err) = desk.cli(&["digest", "--preview", "--out", &html.to_string_lossy()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<html"));
+    assert_eq!(mode(&html), 0o600);
 }

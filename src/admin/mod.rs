@@ -1,11 +1,13 @@
 //! The administrator's commands beside the mail flow: a starter config, looking into the store
-//! (tickets, search, stats), backups and migrations. Each command's work is a function here that
+//! (tickets, search, stats, quarantine), backups and migrations. Each command's work is a function here that
 //! returns what to print, so it is tested without running the binary; `main.rs` only parses the
-//! command line and prints. Nothing here sends mail or changes a ticket.
+//! command line and prints. Nothing here sends mail or changes a ticket (releasing a quarantined
+//! message is the pipeline's work: `pipeline::release`).
 
 pub mod backup;
 pub mod init;
 pub mod progress;
+pub mod quarantine;
 pub mod tickets;
 
 use std::fmt::Write as _;

@@ -736,6 +736,12 @@ fn bounce_refs(
     unique
 }
 
+/// The Message-ID in a message's header block (`&raw[..header_block_len(raw)]`), for a message
+/// quarantined unparsed (too large): what lets an administrator find it again.
+pub fn header_block_message_id(header: &[u8]) -> Option<String> {
+    message_id_in_header_block(header)
+}
+
 /// The Message-ID of a bare header block (text/rfc822-headers), folding and all.
 fn message_id_in_header_block(bytes: &[u8]) -> Option<String> {
     let parsed = guarded_parse(bytes, true).ok().flatten()?;

@@ -45,6 +45,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_mailboxes",
         include_str!("../../migrations/0006_mailboxes.sql"),
     ),
+    (
+        "0007_quarantine_release",
+        include_str!("../../migrations/0007_quarantine_release.sql"),
+    ),
 ];
 
 /// One writer at a time, in arrival order, across the daemon's tasks. SQLite would serialise the
@@ -148,6 +152,23 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Writes `contents` to `path` for its owner only: a report or digest preview holds the
+/// company's mail too. A new file is created 0600 from the first byte; an existing file is
+/// truncated and keeps the mode its administrator gave it, as the database file does.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
 }
 
 /// Folders Loket creates for its database are its owner's only (0700); existing ones are left
@@ -275,6 +296,19 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         assert_eq!(mode(&db), 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_created_0600_and_overwritten_whole() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("report.csv");
+        write_private_file(&path, b"a much longer first version").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        write_private_file(&path, b"short").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"short");
     }
 
     #[test]
