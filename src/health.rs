@@ -104,6 +104,17 @@ impl Health {
         self.with(|s| s.smtp.failed(now, error));
     }
 
+    /// Whether the last attempt to hand a mail to the SMTP server failed (a server that was
+    /// never tried is not failing).
+    pub fn smtp_failing(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .smtp
+            .down_since
+            .is_some()
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

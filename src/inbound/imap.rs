@@ -512,6 +512,7 @@ async fn fetch_new(
         let wake2 = Arc::clone(wake);
         let cancel2 = cancel.clone();
         let attempts = Arc::clone(&task.attempts);
+        let health = Arc::clone(&task.health);
         // The batch is processed in order on one blocking thread, several messages per
         // transaction (see pipeline::process_batch); progress stops at the first temporary
         // failure so nothing is skipped. The sender is woken after every commit.
@@ -533,6 +534,7 @@ async fn fetch_new(
             // A shutdown stops at the next commit: the rest of the batch stays unseen on the
             // server and is fetched again after the restart.
             while done.len() < items.len() && !cancel2.is_cancelled() {
+                pace(conn, &env2, &health, &cancel2);
                 let gate = store::WRITE_GATE.blocking_lock();
                 let held = std::time::Instant::now();
                 // Commit when the sender (or another writer) waits for the gate, and at least
@@ -609,6 +611,34 @@ async fn fetch_new(
     }
     Ok(())
 }
+
+/// Acknowledgements due before the IMAP task stores more mail; see [`pace`].
+pub const OUTBOX_HIGH_WATER: i64 = 50;
+
+/// Backpressure for a backlog: while more than [`OUTBOX_HIGH_WATER`] mails wait for a working
+/// SMTP server, the IMAP task waits (a few milliseconds at a time) instead of storing more.
+/// Storing runs far ahead of sending otherwise, and on a small machine the two fight for the
+/// same cores: the acknowledgements of the first requests wait behind the whole backlog, and the
+/// backlog as a whole takes longer. With the SMTP server failing, nothing waits: mail is stored
+/// and the outbox grows until the server returns.
+fn pace(conn: &Connection, env: &Env, health: &Health, cancel: &CancellationToken) {
+    let started = std::time::Instant::now();
+    while !cancel.is_cancelled() && !health.smtp_failing() {
+        match store::outbox::due_count(conn, env.clock.now(), OUTBOX_HIGH_WATER + 1) {
+            Ok(n) if n > OUTBOX_HIGH_WATER => {}
+            // Below the mark, or a database hiccup (the store call after this will say).
+            _ => break,
+        }
+        // A sender stuck without failing (a hung connection) must not stop ingest for good.
+        if started.elapsed() > PACE_LIMIT {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The longest the IMAP task waits for the outbox per commit.
+const PACE_LIMIT: Duration = Duration::from_secs(2);
 
 /// Progress lines for a long fetch: at most one every [`Progress::EVERY`], none for a short one.
 struct Progress {
@@ -718,4 +748,61 @@ async fn flush_flags(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::outbound::render::Renderer;
+
+    fn env() -> Env {
+        Env {
+            cfg: Arc::new(crate::fixtures::config("helpdesk@example.test", "").expect("config")),
+            renderer: Arc::new(Renderer::new(None).expect("templates")),
+            clock: Arc::new(ManualClock::new(
+                "2026-11-23T02:00:00Z".parse().expect("time"),
+            )),
+        }
+    }
+
+    fn queue(conn: &Connection, n: usize) {
+        for i in 0..n {
+            conn.execute(
+                "INSERT INTO outbox (kind, message_id, envelope_from, rcpt, raw, created_at, \
+                 next_attempt_at) VALUES ('ack', ?1, 'h@example.test', 'r@example.test', x'00', 0, 0)",
+                [format!("m{i}")],
+            )
+            .expect("outbox row");
+        }
+    }
+
+    #[test]
+    fn pace_waits_only_for_a_long_queue_and_a_working_server() {
+        let conn = store::open_in_memory().expect("store");
+        let env = env();
+        let health = Health::new([], env.clock.now());
+        let cancel = CancellationToken::new();
+        let timed = |h: &Health| {
+            let t = std::time::Instant::now();
+            pace(&conn, &env, h, &cancel);
+            t.elapsed()
+        };
+        queue(&conn, OUTBOX_HIGH_WATER as usize);
+        assert!(
+            timed(&health) < Duration::from_millis(500),
+            "at the mark: no wait"
+        );
+        queue(&conn, 1);
+        let waited = timed(&health);
+        assert!(
+            waited >= PACE_LIMIT && waited < PACE_LIMIT * 3,
+            "above the mark: waits, but not for ever ({waited:?})"
+        );
+        health.smtp_failed(env.clock.now(), "connection refused");
+        assert!(
+            timed(&health) < Duration::from_millis(500),
+            "SMTP failing: mail is stored, the outbox grows"
+        );
+    }
 }

@@ -83,6 +83,17 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: i64) -> Result<Vec<Pend
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// How many mails are due now, counted up to `cap` (the partial index `outbox_due` serves it;
+/// the cap keeps the count cheap however long the queue is).
+pub fn due_count(conn: &Connection, now: DateTime<Utc>, cap: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM outbox \
+             WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1 LIMIT ?2)",
+        )?
+        .query_row(params![to_ms(now), cap], |r| r.get(0))?)
+}
+
 /// When the next unsent mail falls due, so the sender can sleep until then.
 pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
     let ms: Option<i64> = conn.query_row(
