@@ -66,25 +66,25 @@ pub fn filter(
             );
         }
     }
-    let known_priorities = known(
-        conn,
-        "priority",
-        cfg.priorities.iter().map(|p| p.name.clone()),
-    )?;
+    // The store is only asked for the names its tickets carry when a name given is not in the
+    // config: that is a scan of every ticket, too slow to run on every listing of a large store.
     let priorities = args
         .priority
         .iter()
-        .map(|p| pick("--priority", p, &known_priorities))
+        .map(|p| {
+            pick_name(conn, "--priority", "priority", p, || {
+                cfg.priorities.iter().map(|p| p.name.clone()).collect()
+            })
+        })
         .collect::<Result<_>>()?;
-    let known_categories = known(
-        conn,
-        "category",
-        cfg.categories.iter().map(|c| c.name.clone()),
-    )?;
     let categories = args
         .category
         .iter()
-        .map(|c| pick("--category", c, &known_categories))
+        .map(|c| {
+            pick_name(conn, "--category", "category", c, || {
+                cfg.categories.iter().map(|c| c.name.clone()).collect()
+            })
+        })
         .collect::<Result<_>>()?;
     let owner = match args.owner.as_deref().map(str::trim) {
         None => OwnerFilter::Any,
@@ -130,6 +130,21 @@ pub fn filter(
         created_before,
         limit: args.limit,
     })
+}
+
+/// The configured name `typed` means; failing that, one the store's tickets carry in `column`
+/// (a category since removed from the config); else an error that lists them all.
+fn pick_name(
+    conn: &Connection,
+    flag: &str,
+    column: &str,
+    typed: &str,
+    configured: impl Fn() -> Vec<String>,
+) -> Result<String> {
+    if let Ok(name) = pick(flag, typed, &configured()) {
+        return Ok(name);
+    }
+    pick(flag, typed, &known(conn, column, configured().into_iter())?)
 }
 
 /// The names in the config plus those the store's tickets carry in `column`.
