@@ -835,6 +835,33 @@ impl Drop for Daemon {
     }
 }
 
+/// CPU time the whole machine has spent busy so far (every core; user, nice, system, irq,
+/// softirq, steal), in seconds, from /proc/stat (USER_HZ is 100 on Linux).
+fn machine_busy_secs() -> Option<f64> {
+    let s = fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<u64> = s
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7)?;
+    Some(busy as f64 / 100.0)
+}
+
+/// CPU time (user + system) process `pid` has used, in seconds, from /proc/PID/stat.
+fn process_cpu_secs(pid: u32) -> Option<f64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in its parentheses: state is the
+    // first, utime the 12th, stime the 13th.
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// A /proc/PID/status field in kB.
 fn status_kb(pid: u32, key: &str) -> Option<u64> {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -918,6 +945,8 @@ struct Report {
     ceiling_imap: Option<(usize, f64, u64)>,
     ceiling_smtp: Option<(usize, f64, usize)>,
     ceiling_smtp_stock: Option<(usize, f64)>,
+    /// CPU seconds the machine spent on the SMTP ceiling's mails, submission to delivery.
+    ceiling_smtp_cpu: Option<f64>,
     backlog: Option<Backlog>,
     latency: Option<Latency>,
     delivery: Option<Latency>,
@@ -940,6 +969,9 @@ struct Backlog {
     steady_kb: u64,
     db_bytes: u64,
     ack_bytes: usize,
+    /// CPU seconds Loket used during the run, and the whole machine.
+    cpu_loket: f64,
+    cpu_machine: f64,
 }
 
 struct Latency {
@@ -1032,6 +1064,7 @@ fn phase_ceiling_smtp(
     } else {
         samples.to_vec()
     };
+    let busy_before = machine_busy_secs();
     let secs = rt.block_on(async {
         let mut c = Direct::connect(stack.smtp).await?;
         let start = Instant::now();
@@ -1046,6 +1079,11 @@ fn phase_ceiling_smtp(
         anyhow::Ok(start.elapsed().as_secs_f64())
     })?;
     stack.quiesce()?;
+    // Submission and delivery into the Maildirs, the same work the backlog's acknowledgements
+    // cause (with the benchmark's client instead of Loket's sender).
+    report.ceiling_smtp_cpu = busy_before
+        .zip(machine_busy_secs())
+        .map(|(a, b)| b - a);
     // For comparison: lettre's stock pooled transport (what Loket's sender used before), on
     // fewer mails because it is slow.
     let stock_n = n.min(500);
@@ -1097,6 +1135,7 @@ fn phase_backlog(
         "backlog: loket run over {} messages ({requests} requests)",
         mails.len()
     ));
+    let busy_before = machine_busy_secs();
     let mut d = Daemon::spawn(&args.loket, &config, &work.join("backlog.log"))?;
     let sampler = RssSampler::start(d.pid());
     let startup = d.wait_log("loket running", Duration::from_secs(30))?;
@@ -1140,6 +1179,10 @@ fn phase_backlog(
         }
     };
     let hwm = status_kb(d.pid(), "VmHWM:").unwrap_or(0);
+    let cpu_loket = process_cpu_secs(d.pid()).unwrap_or(f64::NAN);
+    let cpu_machine = busy_before
+        .zip(machine_busy_secs())
+        .map_or(f64::NAN, |(a, b)| b - a);
     let steady = sampler.median_between(done / 2.0, done);
     drop(sampler);
     d.terminate();
@@ -1173,6 +1216,8 @@ fn phase_backlog(
         peak_kb: hwm,
         steady_kb: steady,
         db_bytes: db_size(&db),
+        cpu_loket,
+        cpu_machine,
         ack_bytes,
     };
     log(format!(
@@ -1720,6 +1765,13 @@ fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after:
             ));
         }
         s.push('\n');
+        if let (Some(cpu), Some((n, _, _))) = (r.ceiling_smtp_cpu, r.ceiling_smtp) {
+            s.push_str(&format!(
+                "CPU the machine spent on the SMTP ceiling's {n} mails, from the first submission to the last \
+                 delivery into a Maildir (Postfix, Dovecot's LMTP, the client): {cpu:.1} s, {:.1} ms per mail.\n\n",
+                cpu / n as f64 * 1000.0
+            ));
+        }
     }
     if let Some(b) = &r.backlog {
         let rate = b.messages as f64 / b.done;
@@ -1768,6 +1820,14 @@ fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after:
             "| peak RSS (VmHWM) / steady RSS (median VmRSS, second half) | {:.1} MiB / {:.1} MiB |\n",
             b.peak_kb as f64 / 1024.0,
             b.steady_kb as f64 / 1024.0
+        ));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        s.push_str(&format!(
+            "| CPU: the machine busy / Loket (user + system) / all of the machine's cores for the run | {:.1} s / {:.1} s / {:.1} s ({:.0} % busy) |\n",
+            b.cpu_machine,
+            b.cpu_loket,
+            cores * b.done,
+            b.cpu_machine / (cores * b.done) * 100.0
         ));
         s.push_str(&format!(
             "| database after the run | {} ({:.1} KiB per ticket, raw mail and attachments included; acknowledgements {} bytes each) |\n\n",
