@@ -424,8 +424,9 @@ fn check_helpdesk(cases: &[Case]) {
         "script content must not reach the ticket text"
     );
     assert_eq!(hostile.attachments.len(), 1);
-    // Kept as the sender wrote it; the name is shown, never used as a path.
-    assert_eq!(hostile.attachments[0].name, "../../../etc/cron.d/evil");
+    // Made safe at parse time (parse::safe_file_name): no separator is left, so whoever saves it
+    // under this name stays in the folder they chose.
+    assert_eq!(hostile.attachments[0].name, "_.._.._etc_cron.d_evil");
 
     let gmail = parsed(cases, "helpdesk/gmail-reply-id.eml");
     assert_eq!(gmail.auto, AutoKind::Person);
