@@ -1081,9 +1081,7 @@ fn phase_ceiling_smtp(
     stack.quiesce()?;
     // Submission and delivery into the Maildirs, the same work the backlog's acknowledgements
     // cause (with the benchmark's client instead of Loket's sender).
-    report.ceiling_smtp_cpu = busy_before
-        .zip(machine_busy_secs())
-        .map(|(a, b)| b - a);
+    report.ceiling_smtp_cpu = busy_before.zip(machine_busy_secs()).map(|(a, b)| b - a);
     // For comparison: lettre's stock pooled transport (what Loket's sender used before), on
     // fewer mails because it is slow.
     let stock_n = n.min(500);

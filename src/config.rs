@@ -119,8 +119,8 @@ pub struct ExtraMailbox {
 }
 
 /// A mailbox the daemon serves, resolved from `[helpdesk]` + `[imap]` or a `[[mailboxes]]`
-/// entry.
-#[derive(Debug, Clone, PartialEq)]
+/// entry. Its Debug form leaves the password out.
+#[derive(Clone, PartialEq)]
 pub struct Account {
     /// Names this mailbox's IMAP progress in the store: the folder for the first mailbox (as
     /// it always was), the address for the others.
@@ -135,6 +135,19 @@ pub struct Account {
     section: String,
     pub folder: String,
     pub processed_folder: Option<String>,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("key", &self.key)
+            .field("address", &self.address)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "(hidden)"))
+            .field("password_file", &self.password_file)
+            .field("folder", &self.folder)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Account {
@@ -410,7 +423,8 @@ pub enum Assignment {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Helpdesk {
-    /// The address users write to; also the From of every mail Loket sends.
+    /// The address users write to; the From of mail about its tickets and of reports (a
+    /// `[[mailboxes]]` address answers for the tickets that came in there).
     pub address: String,
     #[serde(default = "default_name")]
     pub name: String,
@@ -772,6 +786,47 @@ fn de_timezone<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Erro
 /// mail kind must exist in the language chosen.
 pub const LANGUAGES: &[&str] = &["id", "en"];
 
+/// toml's message names the key and shows the line, which is what an administrator needs;
+/// unless that line holds a secret (a password written without quotes, an unclosed string):
+/// then the line and the key are named and the value is not shown, since the message goes to
+/// the log (a SIGHUP reload) and the terminal.
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return e.to_string();
+    };
+    let start = span.start.min(text.len());
+    let line_no = text
+        .get(..start)
+        .map_or(0, |before| before.matches('\n').count())
+        + 1;
+    let secret_key = |n: usize| -> Option<String> {
+        let line = text.lines().nth(n.checked_sub(1)?)?;
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim();
+        let lower = key.to_ascii_lowercase();
+        (["password", "secret", "token"]
+            .iter()
+            .any(|w| lower.contains(w))
+            && !lower.ends_with("_file"))
+        .then(|| key.to_string())
+    };
+    // The line itself, or (a string left open runs on) the one before it.
+    let here_or_before = secret_key(line_no).or_else(|| {
+        let here = text.lines().nth(line_no - 1).unwrap_or("");
+        (!here.contains('='))
+            .then(|| secret_key(line_no - 1))
+            .flatten()
+    });
+    if let Some(key) = here_or_before {
+        format!(
+            "line {line_no}, key `{key}`: not a valid value (not shown: it is a secret; \
+             write it as a quoted string, or use {key}_file)"
+        )
+    } else {
+        e.to_string()
+    }
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -784,8 +839,7 @@ impl Config {
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
-            // toml's message already names the key and shows the line.
-            message: e.to_string(),
+            message: syntax_message(text, &e),
         })?;
         cfg.validate()?;
         Ok(cfg)
@@ -1506,6 +1560,21 @@ path = "loket.db"
             err.contains("timezone") && err.contains("Mars/Olympus"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_bad_secret_value_is_named_but_never_shown() {
+        for bad in ["password = 12345678", "password = \"abc\ndef\""] {
+            let text = MINIMAL.replace("password = \"secret\"", bad);
+            let err = load(&text).unwrap_err().to_string();
+            assert!(err.contains("key `password`"), "{err}");
+            assert!(!err.contains("12345678") && !err.contains("abc"), "{err}");
+        }
+        // Other keys keep toml's full message, line shown.
+        let err = load(&MINIMAL.replace("port = 1143", "port = \"x\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("port") && err.contains("\"x\""), "{err}");
     }
 
     #[test]

@@ -37,6 +37,19 @@ pub fn env(cfg: Config) -> Result<Env> {
 pub fn reload(path: &Path, running: &Env) -> Result<(Env, Vec<&'static str>)> {
     let mut cfg = Config::load(path)?;
     let kept = cfg.keep_connections_of(&running.cfg);
+    // The mailboxes stay as started, with their default categories: those must still exist,
+    // or new tickets there would carry a category no technician or rule knows.
+    for a in cfg.accounts() {
+        if let Some(c) = a.category.as_deref() {
+            if crate::decide::rules::category(&cfg, c).is_none() {
+                anyhow::bail!(
+                    "mailbox {} keeps category `{c}` until a restart, and the new [[categories]] \
+                     do not have it; keep the category, or restart to change the mailbox",
+                    a.address
+                );
+            }
+        }
+    }
     let renderer = Renderer::new(cfg.templates.dir.as_deref()).context("loading templates")?;
     Ok((
         Env {
@@ -50,6 +63,11 @@ pub fn reload(path: &Path, running: &Env) -> Result<(Env, Vec<&'static str>)> {
 
 /// Runs until SIGTERM/SIGINT. `config_path` is read again on SIGHUP.
 pub async fn run(env: Env, config_path: &Path) -> Result<()> {
+    // First of all: SIGHUP's default action ends the process, and a `systemctl reload` right
+    // after the start must not.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let cfg = Arc::clone(&env.cfg);
     // Fails early on a bad SMTP setting (unreadable CA file, ...) rather than in the task.
     outbound::smtp::Session::new(&cfg)?;
@@ -123,9 +141,6 @@ pub async fn run(env: Env, config_path: &Path) -> Result<()> {
     let addresses: Vec<&str> = cfg.accounts().iter().map(|a| a.address.as_str()).collect();
     tracing::info!(addresses = ?addresses, db = %cfg.database.path.display(), "loket running");
 
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
@@ -168,4 +183,36 @@ pub async fn run(env: Env, config_path: &Path) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_refuses_to_drop_a_category_a_running_mailbox_uses() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("loket.toml");
+        let base = crate::fixtures::minimal_toml("helpdesk@example.test");
+        let with = format!(
+            "{base}\n[[categories]]\nname = \"sap\"\n\n[[mailboxes]]\naddress = \"sap@example.test\"\n\
+             category = \"sap\"\nfolder = \"SAP\"\n"
+        );
+        std::fs::write(&path, &with).expect("config");
+        let running = env(Config::load(&path).expect("config loads")).expect("env");
+        // Same file: reloads.
+        assert!(reload(&path, &running).is_ok());
+        // The category gone (renamed), the mailbox still pointing at it: refused, and why.
+        std::fs::write(
+            &path,
+            with.replace("name = \"sap\"", "name = \"erp\"")
+                .replace("category = \"sap\"", "category = \"erp\""),
+        )
+        .expect("config");
+        let err = format!("{:#}", reload(&path, &running).err().expect("refused"));
+        assert!(
+            err.contains("sap@example.test") && err.contains("`sap`"),
+            "{err}"
+        );
+    }
 }

@@ -157,8 +157,19 @@ fn ingest(config: &std::path::Path, to: Option<&str>) -> ExitCode {
         };
         let path = &env.cfg.database.path;
         let mut conn = store::open(path)?;
-        pipeline::process(&mut conn, &env, &raw, &source)
-            .with_context(|| format!("storing the message in database {}", path.display()))
+        match pipeline::process(&mut conn, &env, &raw, &source) {
+            Ok(outcome) => Ok(outcome),
+            // Not a lock, not a full disk: it would fail the same way at every retry of the MTA
+            // until the MTA gives up and bounces it. Kept in quarantine instead, with the error.
+            Err(e) if store::temporary_failure(&e).is_none() => {
+                tracing::error!(error = %format!("{e:#}"), "message cannot be processed; quarantined");
+                pipeline::quarantine_unprocessable(&mut conn, &env, &raw, &source, &e).with_context(
+                    || format!("quarantining the message in database {}", path.display()),
+                )
+            }
+            Err(e) => Err(e)
+                .with_context(|| format!("storing the message in database {}", path.display())),
+        }
     };
     match run() {
         Ok(outcome) => {

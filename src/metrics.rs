@@ -316,8 +316,8 @@ fn render_links(s: &Snapshot) -> String {
         ));
     }
     out.push_str(&format!(
-        "# HELP loket_smtp_up Whether the last attempt to hand a mail to the SMTP server got an \
-         answer (1) or failed (0).\n# TYPE loket_smtp_up gauge\nloket_smtp_up {}\n\
+        "# HELP loket_smtp_up Whether the last mail handed to the SMTP server was taken or \
+         refused for good (1), or failed to go through (0: connection, timeout, 4xx).\n# TYPE loket_smtp_up gauge\nloket_smtp_up {}\n\
          # HELP loket_smtp_last_success_timestamp_seconds When the SMTP server last took a mail \
          (Unix time; 0 never).\n# TYPE loket_smtp_last_success_timestamp_seconds gauge\n\
          loket_smtp_last_success_timestamp_seconds {}\n",

@@ -186,13 +186,14 @@ pub fn quarantine_unprocessable(
     Ok(outcome)
 }
 
-/// Processes one raw message in a transaction of its own. An `Err` is a temporary failure
-/// (database, disk): nothing was committed and the message must be offered again.
+/// Processes one raw message in a transaction of its own. On `Err` nothing was committed: a
+/// lock or a full disk (`store::temporary_failure`) passes, and the message is offered again;
+/// anything else is a bug or a broken store, which `quarantine_unprocessable` is for.
 pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("starting a transaction")?;
-    let outcome = process_in(&tx, env, raw, source)?;
+    let outcome = process_guarded(&tx, env, raw, source)?;
     tx.commit().context("committing the message")?;
     Ok(outcome)
 }
@@ -224,7 +225,7 @@ pub fn release(conn: &mut Connection, env: &Env, id: i64) -> Result<Outcome> {
         id,
         original: held.source.clone(),
     };
-    let outcome = process_in(&tx, env, &raw, &source)?;
+    let outcome = process_guarded(&tx, env, &raw, &source)?;
     let prefix = &env.cfg.helpdesk.tag_prefix;
     let (ticket, became) = match &outcome {
         // Dropping the transaction rolls back whatever this attempt wrote.
@@ -254,8 +255,8 @@ pub fn release(conn: &mut Connection, env: &Env, id: i64) -> Result<Outcome> {
 }
 
 /// What [`process_batch`] committed: the outcomes of the first `outcomes.len()` messages, and
-/// the temporary failure of the next one, if that is what ended the batch (nothing of that
-/// message was kept; it must be offered again, and so must every message after it).
+/// the failure of the next one, if that is what ended the batch (nothing of that message was
+/// kept; it must be offered again, or quarantined, before any message after it).
 pub struct Batch {
     pub outcomes: Vec<Outcome>,
     pub failure: Option<anyhow::Error>,
@@ -279,7 +280,7 @@ pub fn process_batch(
     let mut failure = None;
     for (raw, source) in items {
         tx.execute_batch("SAVEPOINT message")?;
-        match process_in(&tx, env, raw, source) {
+        match process_guarded(&tx, env, raw, source) {
             Ok(outcome) => {
                 tx.execute_batch("RELEASE message")?;
                 outcomes.push(outcome);
@@ -303,6 +304,23 @@ pub fn process_batch(
     }
     tx.commit().context("committing the messages")?;
     Ok(Batch { outcomes, failure })
+}
+
+/// [`process_in`] with a panic turned into an error: a bug that one message triggers must not
+/// take the task (and every message behind it) down. The caller rolls the message back, and
+/// the IMAP task quarantines it after [`crate::inbound::imap::MAX_ATTEMPTS`] such failures.
+fn process_guarded(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        process_in(conn, env, raw, source)
+    }))
+    .unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(anyhow::anyhow!("processing the message panicked: {why}"))
+    })
 }
 
 /// One message inside the caller's transaction: everything it changes, its mails and its

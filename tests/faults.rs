@@ -544,6 +544,15 @@ fn a_message_that_always_fails_is_quarantined_and_the_mail_behind_it_flows() {
         s.mailbox(&bad).is_empty(),
         "no answer to the failing message"
     );
+    // `loket ingest` does the same at once: the MTA would only retry it for days, then bounce it.
+    let raw = format!(
+        "From: <{bad}>\r\nTo: <{}>\r\nSubject: RACUN lagi\r\nMessage-ID: <racun-{bad}>\r\n\r\nlagi\r\n",
+        loket.address
+    );
+    let (code, out, err) = loket.cli(&["ingest"], Some(raw.as_bytes()));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("quarantined: could not be processed"), "{out}");
+    assert_eq!(loket.count("SELECT COUNT(*) FROM quarantine"), 2);
     // Both are flagged: the mailbox moved past the bad one.
     let start = Instant::now();
     while seen_flags(&loket.address).iter().any(|seen| !seen) {

@@ -243,3 +243,35 @@ fn sighup_reloads_rules_and_keeps_the_old_config_when_the_new_one_is_bad() {
     assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 3);
     assert_eq!(s.mailbox(&user).len(), 3);
 }
+
+#[test]
+fn a_rotated_password_file_is_read_at_the_next_login() {
+    let s = stack();
+    let mut loket = Loket::configure(Options::default());
+    // The IMAP password from a file that is wrong at the start (Dovecot takes "secret").
+    let pass = loket.dir.path().join("imap.pass");
+    std::fs::write(&pass, "wrong\n").expect("password file");
+    let config = std::fs::read_to_string(&loket.config).expect("config");
+    let config = config.replacen(
+        "password = \"secret\"",
+        &format!("password_file = \"{}\"", pass.display()),
+        1,
+    );
+    std::fs::write(&loket.config, config).expect("config");
+    loket.spawn();
+    let user = unique("rotate");
+    s.send(&user, &loket.address, "Sesudah ganti password", "halo", "");
+    let start = Instant::now();
+    while !loket.log().contains("IMAP login as") {
+        assert!(
+            start.elapsed() < WAIT,
+            "no failed login logged:\n{}",
+            loket.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The administrator fixes the file; no restart, no SIGHUP.
+    std::fs::write(&pass, "secret\n").expect("password file");
+    s.wait_mail(&user, 1, WAIT);
+    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 1);
+}

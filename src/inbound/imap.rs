@@ -117,11 +117,13 @@ async fn tls_wrap(cfg: &Config, tcp: TcpStream) -> Result<Stream> {
     Ok(Stream::Tls(Box::new(tls)))
 }
 
-/// How the IMAP task logs in. Built once at start (secret files are read then) and kept across
-/// reconnects, so an OAuth2 access token is reused until it is due for renewal.
+/// How the IMAP task logs in. Built once at start and kept across reconnects, so an OAuth2
+/// access token is reused until it is due for renewal. A password is read at start (a missing
+/// file stops Loket there) and again at every login, so a rotated `password_file` is used from
+/// the next reconnect without a restart.
 #[derive(Debug, Clone)]
 pub enum Login {
-    Password(String),
+    Password(Box<Account>),
     OAuth2(TokenSource),
 }
 
@@ -133,7 +135,11 @@ impl Login {
                 Login::OAuth2(TokenSource::new("imap", o, cfg.imap.timeout)?)
             }
             (AuthMode::Oauth2, None) => bail!("imap.auth = \"oauth2\" without [imap.oauth2]"),
-            (AuthMode::Password, _) => Login::Password(cfg.imap_password()?),
+            (AuthMode::Password, _) => {
+                let primary = cfg.accounts().first().context("no mailbox in the config")?;
+                primary.password()?;
+                Login::Password(Box::new(primary.clone()))
+            }
         })
     }
 
@@ -142,7 +148,10 @@ impl Login {
     /// refresh token is used by all).
     pub fn for_account(&self, account: &Account) -> Result<Login> {
         Ok(match self {
-            Login::Password(_) => Login::Password(account.password()?),
+            Login::Password(_) => {
+                account.password()?;
+                Login::Password(Box::new(account.clone()))
+            }
             Login::OAuth2(tokens) => Login::OAuth2(tokens.clone()),
         })
     }
@@ -158,7 +167,8 @@ pub async fn login(
     how: &Login,
 ) -> Result<ImapSession> {
     let tokens = match how {
-        Login::Password(password) => {
+        Login::Password(account) => {
+            let password = account.password()?;
             return tokio::time::timeout(imap.timeout, client.login(user, password))
                 .await
                 .map_err(|_| anyhow!("IMAP login timed out"))?
@@ -500,13 +510,26 @@ async fn fetch_new(
             .await
             .context("UID FETCH bodies")?
             .try_filter_map(|f| async move {
-                Ok(f.uid
-                    .map(|u| (u, f.body().map(<[u8]>::to_vec).unwrap_or_default())))
+                // Only a body answers the request: the server may also send FETCH responses
+                // nobody asked for (another client changed a message's flags), with a UID and
+                // no body. Taken as messages, those would move the progress past mail not yet
+                // stored.
+                Ok(f.uid.zip(f.body().map(<[u8]>::to_vec)))
             })
             .try_collect()
             .await
             .context("reading UID FETCH bodies")?;
+        fetched.retain(|(uid, _)| batch.contains(uid));
         fetched.sort_by_key(|(u, _)| *u);
+        fetched.dedup_by_key(|(u, _)| *u);
+        if fetched.len() < batch.len() {
+            // Expunged by another client between the two fetches: nothing left to store.
+            tracing::warn!(
+                asked = batch.len(),
+                got = fetched.len(),
+                "some messages had no body (expunged meanwhile?); skipped"
+            );
+        }
         let env2 = task.live.get();
         let mailbox = task.account.key.clone();
         let wake2 = Arc::clone(wake);
@@ -592,6 +615,10 @@ async fn fetch_new(
                                 Err(q) => return Ok((done, Some(q))),
                             }
                         }
+                        // Tried again at once, in this session: a reconnect per try would only
+                        // add the reconnect backoff to every bad message.
+                        tracing::warn!(uid, tries, error = %format!("{e:#}"), "message not stored; trying it again");
+                        continue;
                     }
                     tracing::error!(uid, error = %format!("{e:#}"), "message not stored; will retry");
                     return Ok((done, Some(e)));
@@ -612,7 +639,8 @@ async fn fetch_new(
     Ok(())
 }
 
-/// Acknowledgements due before the IMAP task stores more mail; see [`pace`].
+/// Mails due (acknowledgements, relays, notifications) above which the IMAP task waits before
+/// storing more; see [`pace`].
 pub const OUTBOX_HIGH_WATER: i64 = 50;
 
 /// Backpressure for a backlog: while more than [`OUTBOX_HIGH_WATER`] mails wait for a working

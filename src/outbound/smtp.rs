@@ -493,6 +493,9 @@ pub async fn run(
     let db = Arc::new(Mutex::new(store::open(db_path)?));
     let mut session = Session::new(&cfg)?;
     let idle_check = Duration::from_secs(5);
+    // Set while the database refuses the sender's writes: the pause before the next round, so
+    // a mail whose refusal or failure cannot be recorded is not sent again at once, over and over.
+    let mut db_backoff: Option<Duration> = None;
     loop {
         if let Err(e) = send_due(
             &db,
@@ -504,8 +507,18 @@ pub async fn run(
         )
         .await
         {
-            tracing::error!(db = %db_path.display(), error = %format!("{e:#}"), "outbox: database error");
+            let wait = db_backoff.map_or(Duration::from_secs(1), |w| {
+                (w * 2).min(cfg.smtp.max_backoff)
+            });
+            db_backoff = Some(wait);
+            tracing::error!(db = %db_path.display(), error = %format!("{e:#}"), retry_in = ?wait, "outbox: database error");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = cancel.cancelled() => {}
+            }
+            continue;
         }
+        db_backoff = None;
         if cancel.is_cancelled() {
             session.close().await;
             return Ok(());
