@@ -1239,11 +1239,7 @@ impl Config {
 
     /// Whether `email` is one of the helpdesk's own addresses (any mailbox).
     pub fn is_helpdesk_address(&self, email: &str) -> bool {
-        email.eq_ignore_ascii_case(&self.helpdesk.address)
-            || self
-                .mailboxes
-                .iter()
-                .any(|m| m.address.eq_ignore_ascii_case(email))
+        self.account_by_address(email).is_some()
     }
 
     /// Name and address mails about a ticket that came in at `via` are sent from.
@@ -1252,12 +1248,6 @@ impl Config {
             Some(a) => (a.name.as_str(), a.address.as_str()),
             None => (self.helpdesk.name.as_str(), self.helpdesk.address.as_str()),
         }
-    }
-
-    /// The IMAP password, read from `password_file` when that is how it was given.
-    pub fn imap_password(&self) -> Result<String, ConfigError> {
-        read_secret("imap", &self.imap.password, &self.imap.password_file)
-            .map(|p| p.unwrap_or_default())
     }
 
     pub fn smtp_password(&self) -> Result<Option<String>, ConfigError> {

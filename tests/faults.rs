@@ -39,22 +39,6 @@ fn seen_flags(address: &str) -> Vec<bool> {
     flags
 }
 
-/// Waits until Loket's log contains `needle`; returns the log.
-fn wait_log(loket: &Loket, needle: &str, within: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        let log = loket.log();
-        if log.contains(needle) {
-            return log;
-        }
-        assert!(
-            start.elapsed() < within,
-            "no `{needle}` in the log within {within:?}:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn count(db: &Path, sql: &str) -> i64 {
     let c = rusqlite::Connection::open(db).expect("open db");
     c.busy_timeout(Duration::from_secs(10)).ok();
@@ -106,7 +90,7 @@ fn locked_database_delays_mail_without_losing_or_doubling_it() {
     let s = stack();
     let loket = Loket::start(Options::default());
     let db = loket.dir.path().join("loket.db");
-    wait_log(&loket, "IMAP session ready", WAIT);
+    loket.wait_log("IMAP session ready", 1, WAIT);
 
     // Another process (a backup tool, an administrator's sqlite3 shell) takes the write lock.
     let holder = loket.db();
@@ -124,7 +108,7 @@ fn locked_database_delays_mail_without_losing_or_doubling_it() {
     );
     s.wait_mail(&loket.address, 1, WAIT);
 
-    let log = wait_log(&loket, "SQLITE_BUSY", LOCK_HELD + WAIT);
+    let log = loket.wait_log("SQLITE_BUSY", 1, LOCK_HELD + WAIT);
     let line = log
         .lines()
         .find(|l| l.contains("SQLITE_BUSY"))
@@ -295,7 +279,7 @@ fn full_disk_delays_mail_without_half_writing_it() {
     )
     .expect("config");
     loket.spawn();
-    wait_log(&loket, "IMAP session ready", WAIT);
+    loket.wait_log("IMAP session ready", 1, WAIT);
 
     // An empty WAL, so the next write has to grow a file; then nothing left to grow into.
     {
@@ -316,7 +300,7 @@ fn full_disk_delays_mail_without_half_writing_it() {
     );
     s.wait_mail(&loket.address, 1, WAIT);
 
-    let log = wait_log(&loket, "SQLITE_FULL", WAIT);
+    let log = loket.wait_log("SQLITE_FULL", 1, WAIT);
     let line = log
         .lines()
         .find(|l| l.contains("SQLITE_FULL"))
@@ -528,7 +512,7 @@ fn a_message_that_always_fails_is_quarantined_and_the_mail_behind_it_flows() {
         1,
         WAIT,
     );
-    let log = wait_log(&loket, "message fails every time; quarantined", WAIT);
+    let log = loket.wait_log("message fails every time; quarantined", 1, WAIT);
     assert!(
         log.contains("tries=3"),
         "quarantined after the third try:\n{log}"

@@ -146,19 +146,6 @@ password = "secret"
     assert!(out.contains(&format!("({} as", loket.address)), "{out}");
 }
 
-/// Waits until the daemon's log contains `needle` `n` times.
-fn wait_log(loket: &Loket, needle: &str, n: usize) {
-    let start = Instant::now();
-    while loket.log().matches(needle).count() < n {
-        assert!(
-            start.elapsed() < WAIT,
-            "log never said {needle:?}:\n{}",
-            loket.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn sighup_reloads_rules_and_keeps_the_old_config_when_the_new_one_is_bad() {
     let s = stack();
@@ -195,8 +182,7 @@ fn sighup_reloads_rules_and_keeps_the_old_config_when_the_new_one_is_bad() {
     );
     std::fs::write(&loket.config, &with_rule).expect("write config");
     loket.signal("HUP");
-    wait_log(&loket, "SIGHUP: config and templates reloaded", 1);
-    let log = loket.log();
+    let log = loket.wait_log("SIGHUP: config and templates reloaded", 1, WAIT);
     let reloaded = log
         .lines()
         .find(|l| l.contains("SIGHUP: config and templates reloaded"))
@@ -216,12 +202,11 @@ fn sighup_reloads_rules_and_keeps_the_old_config_when_the_new_one_is_bad() {
     )
     .expect("write config");
     loket.signal("HUP");
-    wait_log(
-        &loket,
+    let log = loket.wait_log(
         "SIGHUP: reload failed; keeping the config in force",
         1,
+        WAIT,
     );
-    let log = loket.log();
     let failure = log
         .lines()
         .find(|l| l.contains("reload failed"))

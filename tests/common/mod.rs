@@ -434,6 +434,22 @@ path = "{db}"
         }
     }
 
+    /// Waits until the daemon's log holds `needle` (at least `times` times); returns the log.
+    pub fn wait_log(&self, needle: &str, times: usize, within: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= times {
+                return log;
+            }
+            assert!(
+                start.elapsed() < within,
+                "no `{needle}` in the log within {within:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("loket.log")).unwrap_or_default()
     }
