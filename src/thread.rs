@@ -4,7 +4,7 @@
 //! who copies a tag into a subject
 //! cannot add text to someone else's ticket.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use regex::Regex;
@@ -30,12 +30,14 @@ pub enum Placement {
 }
 
 /// The tag pattern for `prefix`, compiled once per prefix and then shared: with Unicode `\s` and
-/// `\d` and any case, compiling it costs more than the rest of threading a message.
-fn tag_regex(prefix: &str) -> Regex {
-    static CACHE: Mutex<Vec<(String, Regex)>> = Mutex::new(Vec::new());
+/// `\d` and any case, compiling it costs more than the rest of threading a message. Shared
+/// behind an `Arc`, not cloned: a cloned `Regex` starts a pool of match caches of its own, so
+/// every call built its lazy DFA cache again (`callgrind`: about 90,000 instructions a call).
+fn tag_regex(prefix: &str) -> Arc<Regex> {
+    static CACHE: Mutex<Vec<(String, Arc<Regex>)>> = Mutex::new(Vec::new());
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, re)) = cache.iter().find(|(p, _)| p == prefix) {
-        return re.clone();
+        return Arc::clone(re);
     }
     // The prefix is validated as ASCII alphanumerics at config load, so it needs no escaping;
     // escape anyway so this function is safe on its own.
@@ -47,7 +49,8 @@ fn tag_regex(prefix: &str) -> Regex {
         // Unreachable with an escaped prefix; a regex that never matches keeps this total.
         Regex::new(r"[^\s\S]").expect("static regex")
     });
-    cache.push((prefix.to_string(), re.clone()));
+    let re = Arc::new(re);
+    cache.push((prefix.to_string(), Arc::clone(&re)));
     re
 }
 
