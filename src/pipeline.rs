@@ -194,6 +194,7 @@ pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) ->
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("starting a transaction")?;
     let outcome = process_guarded(&tx, env, raw, source)?;
+    store::search::index_pending(&tx)?;
     tx.commit().context("committing the message")?;
     Ok(outcome)
 }
@@ -250,6 +251,7 @@ pub fn release(conn: &mut Connection, env: &Env, id: i64) -> Result<Outcome> {
             held.reason
         ),
     )?;
+    store::search::index_pending(&tx)?;
     tx.commit().context("committing the release")?;
     Ok(outcome)
 }
@@ -327,6 +329,7 @@ pub fn process_batch(
         })?;
         failure = Some(e);
     }
+    store::search::index_pending(&tx)?;
     tx.execute_batch("RELEASE batch")?;
     tx.commit().context("committing the messages")?;
     Ok(Batch { outcomes, failure })

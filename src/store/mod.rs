@@ -49,6 +49,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_quarantine_release",
         include_str!("../../migrations/0007_quarantine_release.sql"),
     ),
+    (
+        "0008_search_queue",
+        include_str!("../../migrations/0008_search_queue.sql"),
+    ),
 ];
 
 /// One writer at a time, in arrival order, across the daemon's tasks. SQLite would serialise the

@@ -1,5 +1,6 @@
 //! Full-text search over ticket subjects and inbound messages (FTS5 tables `tickets_fts` and
-//! `messages_fts`, migration 0004_search, kept current by triggers). What a person types is
+//! `messages_fts`, migration 0004_search; the triggers of 0008_search_queue note new rows, and
+//! [`index_pending`] indexes them once per transaction). What a person types is
 //! turned into an FTS5 query here, so no input can make a query syntax error.
 
 use anyhow::{Context, Result};
@@ -100,10 +101,52 @@ pub struct Hit {
     pub created_at: DateTime<Utc>,
 }
 
+/// Indexes the tickets and inbound messages that the triggers of migration 0008 noted in
+/// `search_pending`, and empties the list: one statement per table, so FTS5 writes one segment
+/// for a whole batch of mail instead of two or three per message. The pipeline calls it just
+/// before it commits; all of it happens or none (a savepoint, inside the caller's transaction
+/// if there is one).
+pub fn index_pending(conn: &Connection) -> Result<()> {
+    conn.execute_batch("SAVEPOINT index_pending")?;
+    let indexed = (|| -> rusqlite::Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO tickets_fts (rowid, subject) SELECT t.id, t.subject \
+             FROM search_pending p JOIN tickets t ON t.id = p.id WHERE p.tbl = 'tickets'",
+        )?
+        .execute([])?;
+        conn.prepare_cached(
+            "INSERT INTO messages_fts (rowid, subject, body) SELECT m.id, m.subject, m.body \
+             FROM search_pending p JOIN messages m ON m.id = p.id \
+             WHERE p.tbl = 'messages' AND m.direction = 'in'",
+        )?
+        .execute([])?;
+        conn.prepare_cached("DELETE FROM search_pending")?
+            .execute([])?;
+        Ok(())
+    })();
+    match indexed {
+        Ok(()) => conn.execute_batch("RELEASE index_pending")?,
+        Err(e) => {
+            // Undo what part of it was done; if even that fails, SQLite has rolled the whole
+            // transaction back by itself, which undoes it too.
+            let _ = conn.execute_batch("ROLLBACK TO index_pending; RELEASE index_pending");
+            return Err(e).context("updating the search index");
+        }
+    }
+    Ok(())
+}
+
 /// Tickets matching the FTS5 query `fts` (see [`fts_query`]) in their subject or in the subject
 /// or body of one of their inbound messages, best match first, one hit per ticket. `mark` goes
-/// around the matched words in the snippet.
+/// around the matched words in the snippet. Rows still waiting to be indexed (written outside
+/// the pipeline, which indexes before it commits) are indexed first.
 pub fn search(conn: &Connection, fts: &str, limit: i64, mark: (&str, &str)) -> Result<Vec<Hit>> {
+    let waiting: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM search_pending)")?
+        .query_row([], |r| r.get(0))?;
+    if waiting {
+        index_pending(conn)?;
+    }
     // SQLite takes the bare column `snip` from the row that gave MIN(rank): the ticket's best
     // passage. bm25 ranks are negative, smaller is better.
     let mut stmt = conn.prepare_cached(
@@ -145,20 +188,24 @@ const REBUILD_BATCH: i64 = 500;
 
 /// Empties the search index and fills it again from the tickets and inbound messages, in
 /// batches, calling `progress(done, total)` after each. Safe beside a running daemon: rows
-/// written after the start are indexed by the triggers, the batches fill in everything older.
+/// written after the start are indexed as usual (noted by the triggers, indexed by
+/// [`index_pending`]), the batches fill in everything older.
 /// Returns the number of messages indexed.
 pub fn rebuild(conn: &mut Connection, mut progress: impl FnMut(u64, u64)) -> Result<u64> {
     let (upto, total) = {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // tickets_fts indexes every ticket, so FTS5 can re-read it whole; it is small.
+        // Whatever was waiting to be indexed is covered by the rebuild: the tickets now, the
+        // messages by the batches below.
         tx.execute_batch(
             "INSERT INTO tickets_fts (tickets_fts) VALUES ('rebuild');
-             INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');",
+             INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
+             DELETE FROM search_pending;",
         )
         .context("emptying the search index")?;
         // messages_fts holds inbound messages only, so it is filled here rather than with
         // 'rebuild' (which would index every row). From this commit on the triggers index new
-        // rows; everything up to `upto` is the batches' job.
+        // rows (through `search_pending`); everything up to `upto` is the batches' job.
         let (upto, total): (i64, i64) = tx.query_row(
             "SELECT COALESCE(MAX(id), 0), COUNT(*) FROM messages WHERE direction = 'in'",
             [],
@@ -376,6 +423,7 @@ mod tests {
     fn rebuild_restores_the_index() {
         let mut conn = store::open_in_memory().unwrap();
         let (printer, _) = seed(&conn);
+        index_pending(&conn).unwrap();
         conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')")
             .unwrap();
         assert!(find(&conn, "kosong").is_empty());
@@ -397,5 +445,95 @@ mod tests {
             )
             .unwrap();
         assert_eq!(rows, 1);
+    }
+
+    fn pending(conn: &Connection) -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM search_pending", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn indexed(conn: &Connection, table: &str, word: &str) -> i64 {
+        conn.query_row(
+            &format!("SELECT COUNT(*) FROM {table} WHERE {table} MATCH '\"{word}\"'"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn new_rows_wait_for_index_pending_and_are_indexed_once() {
+        let conn = store::open_in_memory().unwrap();
+        let (printer, vpn) = seed(&conn);
+        // Two tickets and their two inbound messages wait; the acknowledgement is never indexed.
+        assert_eq!(pending(&conn), 4);
+        assert_eq!(indexed(&conn, "messages_fts", "kosong"), 0);
+        index_pending(&conn).unwrap();
+        assert_eq!(pending(&conn), 0);
+        assert_eq!(indexed(&conn, "messages_fts", "kosong"), 1);
+        assert_eq!(indexed(&conn, "tickets_fts", "vpn"), 1);
+        assert_eq!(indexed(&conn, "messages_fts", "terima"), 0);
+        // Nothing waiting: nothing indexed twice.
+        index_pending(&conn).unwrap();
+        assert_eq!(indexed(&conn, "messages_fts", "kosong"), 1);
+        assert_eq!(find(&conn, "kosong"), vec![printer]);
+        assert_eq!(find(&conn, "konek"), vec![vpn]);
+    }
+
+    #[test]
+    fn search_indexes_what_is_waiting_first() {
+        let conn = store::open_in_memory().unwrap();
+        let (printer, _) = seed(&conn);
+        assert_eq!(find(&conn, "kosong"), vec![printer]);
+        assert_eq!(pending(&conn), 0);
+    }
+
+    #[test]
+    fn changes_before_and_after_indexing_keep_the_index_true() {
+        let conn = store::open_in_memory().unwrap();
+        let (printer, vpn) = seed(&conn);
+        // Changed while waiting: indexed as it is now, once.
+        conn.execute(
+            "UPDATE tickets SET subject = 'Scanner macet' WHERE id = ?1",
+            [printer],
+        )
+        .unwrap();
+        // Deleted while waiting: never indexed (and the index never told to delete it).
+        conn.execute(
+            "DELETE FROM messages WHERE ticket_id = ?1 AND direction = 'in'",
+            [vpn],
+        )
+        .unwrap();
+        index_pending(&conn).unwrap();
+        assert_eq!(indexed(&conn, "tickets_fts", "scanner"), 1);
+        assert_eq!(indexed(&conn, "tickets_fts", "printer"), 0);
+        assert_eq!(indexed(&conn, "messages_fts", "sejak"), 0);
+        // Changed after indexing: out of the index at once, back in at the next index_pending.
+        conn.execute(
+            "UPDATE tickets SET subject = 'Scanner rusak' WHERE id = ?1",
+            [printer],
+        )
+        .unwrap();
+        assert_eq!(indexed(&conn, "tickets_fts", "macet"), 0);
+        index_pending(&conn).unwrap();
+        assert_eq!(indexed(&conn, "tickets_fts", "rusak"), 1);
+        assert_eq!(indexed(&conn, "tickets_fts", "scanner"), 1);
+        // Deleted after indexing: out of the index.
+        conn.execute(
+            "DELETE FROM messages WHERE ticket_id = ?1 AND direction = 'in'",
+            [printer],
+        )
+        .unwrap();
+        assert_eq!(indexed(&conn, "messages_fts", "kosong"), 0);
+        // FTS5's own checks: the index is sound, and the tickets' index holds exactly what
+        // the tickets say (messages_fts leaves outbound mail out by design, so only the first).
+        conn.execute_batch(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 0)",
+        )
+        .expect("messages_fts sound");
+        conn.execute_batch(
+            "INSERT INTO tickets_fts (tickets_fts, rank) VALUES ('integrity-check', 1)",
+        )
+        .expect("tickets_fts matches tickets");
     }
 }
