@@ -87,6 +87,13 @@ struct Args {
     /// The command line to record in the report.
     #[arg(long)]
     command: Option<String>,
+    /// Scale phase: commit every `MAX_PER_COMMIT` messages whatever the time, and skip the
+    /// one-transaction-per-message run. For counting instructions under valgrind, where the
+    /// clock runs fifty times slower and time-limited commits would hold one message each:
+    /// `valgrind --tool=callgrind target/release/examples/bench --only scale --scale 0
+    /// --scale-messages 500 --commit-by-count --stack DIR`.
+    #[arg(long)]
+    commit_by_count: bool,
 }
 
 impl Args {
@@ -172,6 +179,22 @@ fn loadavg() -> String {
             let v: Vec<&str> = s.split_whitespace().take(3).collect();
             (v.len() == 3).then(|| v.join(" "))
         })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The type of the file system `path` is on (the longest mount point that contains it).
+fn filesystem(path: &Path) -> String {
+    let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // Mount points with spaces are octal-escaped in /proc/mounts; ours have none.
+            (f.len() > 2 && path.starts_with(f[1])).then(|| (f[1].len(), f[2].to_string()))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, fs)| fs)
         .unwrap_or_else(|| "?".into())
 }
 
@@ -944,15 +967,25 @@ fn open_ro(db: &Path) -> Option<Connection> {
 struct Report {
     ceiling_imap: Option<(usize, f64, u64)>,
     ceiling_smtp: Option<(usize, f64, usize)>,
+    /// The SMTP ceiling measured before the backlog (synthetic acknowledgements).
+    ceiling_smtp_before: Option<(usize, f64, usize)>,
     ceiling_smtp_stock: Option<(usize, f64)>,
     /// CPU seconds the machine spent on the SMTP ceiling's mails, submission to delivery.
     ceiling_smtp_cpu: Option<f64>,
+    /// How many different mailboxes the SMTP ceiling delivered to, and whether they mirror the
+    /// backlog's acknowledgements.
+    ceiling_smtp_mailboxes: (usize, bool),
     backlog: Option<Backlog>,
     latency: Option<Latency>,
     delivery: Option<Latency>,
     idle: Option<Idle>,
     scale: Vec<Scale>,
     notes: Vec<String>,
+    /// File systems of the mailboxes, of the rest of the mail stack (Postfix's queue) and of
+    /// Loket's databases.
+    mail_fs: String,
+    stack_fs: String,
+    work_fs: String,
 }
 
 struct Backlog {
@@ -1045,14 +1078,27 @@ fn phase_ceiling_smtp(
     args: &Args,
     stack: &Stack,
     rt: &tokio::runtime::Runtime,
-    samples: &[Vec<u8>],
+    acks: &Acks,
     from: &str,
+    round: Round,
     report: &mut Report,
 ) -> Result<()> {
     stack.quiesce()?;
     let n = args.messages;
+    let samples = &acks.samples;
+    // Each mail goes to a mailbox of its own kind: where there is a backlog, the same recipients
+    // in the same order under a prefix of this round's (so Dovecot creates as many new mailboxes
+    // as the backlog made it create); otherwise 500 sinks.
+    let prefix = match round {
+        Round::Before => "ceiling1-",
+        Round::After => "ceiling2-",
+    };
+    let rcpt = |i: usize| match acks.rcpts.get(i % acks.rcpts.len().max(1)) {
+        Some(r) => format!("{prefix}{r}"),
+        None => format!("sink{}@{DOMAIN}", i % 500),
+    };
     let samples: Vec<Vec<u8>> = if samples.is_empty() {
-        // No backlog run to take real acknowledgements from: one of similar size.
+        // No backlog run (yet) to take real acknowledgements from: one of similar size.
         vec![
             format!(
                 "From: IT Helpdesk <{from}>\r\nTo: <user1@{DOMAIN}>\r\nSubject: [HD-1] Permintaan diterima\r\n\
@@ -1069,16 +1115,21 @@ fn phase_ceiling_smtp(
         let mut c = Direct::connect(stack.smtp).await?;
         let start = Instant::now();
         for i in 0..n {
-            c.submit(
-                from,
-                &format!("sink{}@{DOMAIN}", i % 500),
-                &samples[i % samples.len()],
-            )
-            .await?;
+            c.submit(from, &rcpt(i), &samples[i % samples.len()])
+                .await?;
         }
         anyhow::Ok(start.elapsed().as_secs_f64())
     })?;
     stack.quiesce()?;
+    let avg = samples.iter().map(Vec::len).sum::<usize>() / samples.len().max(1);
+    log(format!(
+        "SMTP ceiling ({round:?} the backlog): {n} mails of {avg} bytes in {secs:.2} s = {:.0}/s",
+        n as f64 / secs
+    ));
+    if round == Round::Before {
+        report.ceiling_smtp_before = Some((n, secs, avg));
+        return Ok(());
+    }
     // Submission and delivery into the Maildirs, the same work the backlog's acknowledgements
     // cause (with the benchmark's client instead of Loket's sender).
     report.ceiling_smtp_cpu = busy_before.zip(machine_busy_secs()).map(|(a, b)| b - a);
@@ -1106,12 +1157,9 @@ fn phase_ceiling_smtp(
         stock_n as f64 / stock
     ));
     report.ceiling_smtp_stock = Some((stock_n, stock));
-    let avg = samples.iter().map(Vec::len).sum::<usize>() / samples.len().max(1);
-    log(format!(
-        "SMTP ceiling: {n} mails of {avg} bytes in {secs:.2} s = {:.0}/s",
-        n as f64 / secs
-    ));
     report.ceiling_smtp = Some((n, secs, avg));
+    let distinct: std::collections::HashSet<String> = (0..n).map(rcpt).collect();
+    report.ceiling_smtp_mailboxes = (distinct.len(), !acks.rcpts.is_empty());
     stack.quiesce()
 }
 
@@ -1123,7 +1171,7 @@ fn phase_backlog(
     mails: &[Mail],
     max_uid: u32,
     report: &mut Report,
-) -> Result<Vec<Vec<u8>>> {
+) -> Result<Acks> {
     let db = work.join("backlog.db");
     let config = work.join("backlog.toml");
     write_config(&config, address, &db, stack)?;
@@ -1195,6 +1243,12 @@ fn phase_backlog(
         .prepare("SELECT raw FROM outbox WHERE kind = 'ack' ORDER BY id LIMIT 200")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    // Who got the acknowledgements, in order: the SMTP ceiling sends to as many different
+    // mailboxes in the same pattern, so the mail stack does the same delivery work for both.
+    let rcpts: Vec<String> = c
+        .prepare("SELECT rcpt FROM outbox WHERE kind = 'ack' ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
     drop(c);
     let ack_bytes = samples.iter().map(Vec::len).sum::<usize>() / samples.len().max(1);
@@ -1234,7 +1288,26 @@ fn phase_backlog(
         ));
     }
     report.backlog = Some(b);
-    Ok(samples)
+    Ok(Acks { samples, rcpts })
+}
+
+/// When an SMTP ceiling run is made. The SMTP server's pace moves with the disk's (Postfix
+/// syncs every mail to its queue before it answers), and this machine's disk is shared: with a
+/// backlog, the ceiling is measured right before it and right after it, and the backlog is
+/// compared with the mean of the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    Before,
+    After,
+}
+
+/// What the backlog's acknowledgements looked like, for the SMTP ceiling to send the same.
+#[derive(Default)]
+struct Acks {
+    /// Up to 200 real acknowledgements, as sent.
+    samples: Vec<Vec<u8>>,
+    /// The recipient of every acknowledgement, in the order they were queued.
+    rcpts: Vec<String>,
 }
 
 /// Sends `total` mails at `rate` per second, each to its own new address, and returns for each
@@ -1522,6 +1595,8 @@ fn seed(db: &Path, n: usize) -> Result<f64> {
             }
         }
     }
+    // Into the search index, as the pipeline would have put them.
+    loket::store::search::index_pending(&tx)?;
     tx.commit()?;
     // Back to what `loket run` uses.
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
@@ -1590,7 +1665,7 @@ fn phase_idle(
 /// 100, several messages per transaction (`pipeline::process_batch` with the IMAP task's
 /// limits; nobody else waits for the write gate here), UIDs from 1. With `single`, one
 /// transaction per message (`pipeline::process`, as before issue 9). Returns messages per second.
-fn ingest(db: &Path, config: &Path, mails: &[Mail], single: bool) -> Result<f64> {
+fn ingest(db: &Path, config: &Path, mails: &[Mail], single: bool, by_count: bool) -> Result<f64> {
     let cfg = loket::config::Config::load(config)?;
     let env = loket::daemon::env(cfg)?;
     let mut conn = loket::store::open(db)?;
@@ -1620,7 +1695,7 @@ fn ingest(db: &Path, config: &Path, mails: &[Mail], single: bool) -> Result<f64>
             let held = Instant::now();
             let enough = |n: usize| {
                 n >= loket::inbound::imap::MAX_PER_COMMIT
-                    || held.elapsed() >= loket::inbound::imap::MAX_HOLD
+                    || (!by_count && held.elapsed() >= loket::inbound::imap::MAX_HOLD)
             };
             let batch = loket::pipeline::process_batch(&mut conn, &env, &items[done..], &enough)?;
             drop(gate);
@@ -1682,7 +1757,11 @@ fn phase_scale(
         // back during a timed run is the seed's cost, not the pipeline's (it showed as a dip at
         // 100,000 tickets that 1,000,000 did not have). Flushed before each timed run.
         flush_page_cache();
-        let rate_single = ingest(&copy, &config, &mails, true)?;
+        let rate_single = if args.commit_by_count {
+            f64::NAN
+        } else {
+            ingest(&copy, &config, &mails, true, false)?
+        };
         for f in [
             copy.clone(),
             PathBuf::from(format!("{}-wal", copy.display())),
@@ -1691,7 +1770,7 @@ fn phase_scale(
             fs::remove_file(f).ok();
         }
         flush_page_cache();
-        let rate = ingest(&db, &config, &mails, false)?;
+        let rate = ingest(&db, &config, &mails, false, args.commit_by_count)?;
         let s = Scale {
             tickets: n,
             seed_secs,
@@ -1732,12 +1811,24 @@ fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after:
     s.push_str(&format!(
         "**Run**: {started}; command `{cmd}`.\n\n**Machine**: {}; load average {load_before} before, {load_after} after \
          (1, 5, 15 min). The mail stack (Dovecot, Postfix) runs on the same machine, on loopback, and \
-         shares its cores with Loket and with the benchmark's own clients.\n\n",
-        machine()
+         shares its cores with Loket and with the benchmark's own clients. File systems: the mailboxes \
+         Dovecot delivers into on {}, Postfix's queue on {}, Loket's databases on {}.\n\n",
+        machine(),
+        r.mail_fs,
+        r.stack_fs,
+        r.work_fs
     ));
-    let lower = match (r.ceiling_imap, r.ceiling_smtp) {
-        (Some((n1, s1, _)), Some((n2, s2, _))) => Some((n1 as f64 / s1).min(n2 as f64 / s2)),
-        (None, Some((n, secs, _))) => Some(n as f64 / secs),
+    // The SMTP ceiling: the mean of the runs before and after the backlog where both were made.
+    let smtp_rate = r.ceiling_smtp.map(|(n, secs, _)| {
+        let after = n as f64 / secs;
+        match r.ceiling_smtp_before {
+            Some((n0, s0, _)) => (n0 as f64 / s0 + after) / 2.0,
+            None => after,
+        }
+    });
+    let lower = match (r.ceiling_imap, smtp_rate) {
+        (Some((n1, s1, _)), Some(smtp)) => Some((n1 as f64 / s1).min(smtp)),
+        (None, Some(smtp)) => Some(smtp),
         _ => None,
     };
     if r.ceiling_imap.is_some() || r.ceiling_smtp.is_some() {
@@ -1750,9 +1841,26 @@ fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after:
                 n as f64 / secs
             ));
         }
+        if let Some((n, secs, avg)) = r.ceiling_smtp_before {
+            s.push_str(&format!(
+                "| SMTP submit only, right before the backlog (as below; acknowledgements of {avg} bytes made up for it, to the backlog's requesters under another prefix) | {n} | {secs:.2} | {:.0} |\n",
+                n as f64 / secs
+            ));
+        }
         if let Some((n, secs, avg)) = r.ceiling_smtp {
             s.push_str(&format!(
-                "| SMTP submit only (lettre, one connection with TCP_NODELAY as Loket's sender; real acknowledgements of {avg} bytes on average) | {n} | {secs:.2} | {:.0} |\n",
+                "| SMTP submit only{} (lettre, one connection with TCP_NODELAY as Loket's sender; real acknowledgements of {avg} bytes on average, to {} different new mailboxes{}) | {n} | {secs:.2} | {:.0} |\n",
+                if r.ceiling_smtp_before.is_some() {
+                    ", right after the backlog"
+                } else {
+                    ""
+                },
+                r.ceiling_smtp_mailboxes.0,
+                if r.ceiling_smtp_mailboxes.1 {
+                    " in the pattern of the backlog's acknowledgements"
+                } else {
+                    ""
+                },
                 n as f64 / secs
             ));
         }
@@ -1805,7 +1913,12 @@ fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after:
         ));
         if let Some(low) = lower {
             s.push_str(&format!(
-                "| ratio to the lower ceiling ({low:.0}/s) | **{:.0} %** |\n",
+                "| ratio to the lower ceiling ({low:.0}/s{}) | **{:.0} %** |\n",
+                if r.ceiling_smtp_before.is_some() && r.ceiling_smtp.is_some() {
+                    ": the mean of the SMTP runs before and after the backlog"
+                } else {
+                    ""
+                },
                 rate / low * 100.0
             ));
             s.push_str(&format!(
@@ -1961,10 +2074,15 @@ fn main() -> Result<()> {
     };
     let run = format!("{:x}", now_secs() % 0x100000);
     let rt = runtime()?;
-    let mut report = Report::default();
+    let mut report = Report {
+        mail_fs: filesystem(&args.stack.join("mail")),
+        stack_fs: filesystem(&args.stack),
+        work_fs: filesystem(&work),
+        ..Report::default()
+    };
     let backlog_address = format!("bench-backlog-{run}@{DOMAIN}");
 
-    let mut ack_samples = Vec::new();
+    let mut acks = Acks::default();
     if args.runs("ceiling") || args.runs("backlog") {
         let mails = corpus(args.messages, &run, &backlog_address, 2000, 42);
         log(format!(
@@ -1993,8 +2111,28 @@ fn main() -> Result<()> {
         }
         log(format!("preloaded in {:.1} s", t.elapsed().as_secs_f64()));
         let max_uid = phase_ceiling_imap(&args, &stack, &rt, &backlog_address, &mut report)?;
+        if args.runs("ceiling") && args.runs("backlog") {
+            // The acknowledgements the backlog will send go to the requests' senders, in order.
+            let planned = Acks {
+                samples: Vec::new(),
+                rcpts: mails
+                    .iter()
+                    .filter(|m| m.request)
+                    .map(|m| m.from.clone())
+                    .collect(),
+            };
+            phase_ceiling_smtp(
+                &args,
+                &stack,
+                &rt,
+                &planned,
+                &backlog_address,
+                Round::Before,
+                &mut report,
+            )?;
+        }
         if args.runs("backlog") {
-            ack_samples = phase_backlog(
+            acks = phase_backlog(
                 &args,
                 &stack,
                 &work,
@@ -2009,8 +2147,9 @@ fn main() -> Result<()> {
                 &args,
                 &stack,
                 &rt,
-                &ack_samples,
+                &acks,
                 &backlog_address,
+                Round::After,
                 &mut report,
             )?;
         }
