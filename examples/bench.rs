@@ -1114,8 +1114,10 @@ fn phase_ceiling_smtp(
         Round::Before => "ceiling1-",
         Round::After => "ceiling2-",
     };
+    // An acknowledgement with several recipients has them comma-joined in `outbox.rcpt`; the
+    // ceiling sends to the first (the corpus copies nobody, so there is one).
     let rcpt = |i: usize| match acks.rcpts.get(i % acks.rcpts.len().max(1)) {
-        Some(r) => format!("{prefix}{r}"),
+        Some(r) => format!("{prefix}{}", r.split(',').next().unwrap_or(r).trim()),
         None => format!("sink{}@{DOMAIN}", i % 500),
     };
     let samples: Vec<Vec<u8>> = if samples.is_empty() {
@@ -2059,7 +2061,7 @@ fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after:
         let base = r.scale.first().map(|s| s.rate).unwrap_or(f64::NAN);
         for x in &r.scale {
             s.push_str(&format!(
-                "| {} | {} | {} | {:.1} ms | {:.0} messages/s | {:+.0} % | {:.2} ms | {:.0} KiB | {:.0} messages/s |\n",
+                "| {} | {} | {} | {:.1} ms | {:.0} messages/s | {:+.0} % | {:.2} ms | {:.0} KiB | {} |\n",
                 x.tickets,
                 if x.tickets > 0 {
                     format!("{:.1} s", x.seed_secs)
@@ -2076,7 +2078,11 @@ fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after:
                 (x.rate / base - 1.0) * 100.0,
                 x.cpu_ms,
                 x.written_kib,
-                x.rate_single
+                if x.rate_single.is_nan() {
+                    "-".to_string()
+                } else {
+                    format!("{:.0} messages/s", x.rate_single)
+                }
             ));
         }
         s.push('\n');

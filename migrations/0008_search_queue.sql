@@ -13,12 +13,12 @@ CREATE TABLE search_pending (
     PRIMARY KEY (tbl, id)
 ) WITHOUT ROWID;
 
-DROP TRIGGER tickets_fts_insert;
-DROP TRIGGER tickets_fts_delete;
-DROP TRIGGER tickets_fts_update;
-DROP TRIGGER messages_fts_insert;
-DROP TRIGGER messages_fts_delete;
-DROP TRIGGER messages_fts_update;
+DROP TRIGGER IF EXISTS tickets_fts_insert;
+DROP TRIGGER IF EXISTS tickets_fts_delete;
+DROP TRIGGER IF EXISTS tickets_fts_update;
+DROP TRIGGER IF EXISTS messages_fts_insert;
+DROP TRIGGER IF EXISTS messages_fts_delete;
+DROP TRIGGER IF EXISTS messages_fts_update;
 
 CREATE TRIGGER tickets_fts_insert AFTER INSERT ON tickets BEGIN
     INSERT OR IGNORE INTO search_pending (tbl, id) VALUES ('tickets', new.id);

@@ -44,7 +44,7 @@ else
 fi
 cleanup() {
     bash scripts/mailstack.sh stop "$dir" >/dev/null 2>&1 || true
-    ((mounted)) && umount "$dir/mail" 2>/dev/null
+    if ((mounted)); then umount "$dir/mail" 2>/dev/null || true; fi
     rm -rf -- "$dir"
 }
 trap cleanup EXIT

@@ -268,15 +268,17 @@ pub struct Batch {
 /// `enough(count so far)` says so (or after the last one). One commit for several messages
 /// writes each touched page once instead of once per message; every message still commits
 /// together with its mailbox progress, so the IMAP task flags nothing before its commit. An
-/// `Err` means the commit itself failed and nothing was kept.
+/// `Err` means nothing of the batch was kept: the commit failed, or the search index update
+/// before it, or storing again the messages before a failed one.
 ///
 /// The batch runs inside one savepoint, not one per message: a savepoint per message made
-/// SQLite copy every page a message touched into the statement journal, and made FTS5 flush
-/// its pending index data to disk as a segment of its own, for every message (`perf`: about a
-/// sixth of Loket's CPU in a backlog). When a message fails, which is rare, the whole batch is
-/// rolled back to that savepoint, without letting go of the write lock, and the messages
-/// before the failed one are processed again on the same state, so they come out as they did
-/// the first time: same ticket numbers, and logged once (the second pass is not logged).
+/// SQLite copy every page a message touched into the statement journal, for every message
+/// (`perf`: about a twelfth of Loket's CPU in a backlog). When a message fails, which is rare,
+/// the whole batch is rolled back to that savepoint, without letting go of the write lock, and
+/// the messages before the failed one are processed again on the same state: same ticket
+/// numbers, logged once (the second pass is not logged). The clock is read again, so an outcome
+/// that hangs on a time window (the acknowledgement rate limit) could come out otherwise the
+/// second time; that is logged as a warning.
 pub fn process_batch(
     conn: &mut Connection,
     env: &Env,
@@ -310,7 +312,8 @@ pub fn process_batch(
                 "the transaction was rolled back ({undo}); nothing of this batch was stored"
             )));
         }
-        let before = &items[..outcomes.len()];
+        let first = std::mem::take(&mut outcomes);
+        let before = &items[..first.len()];
         let again = tracing::subscriber::with_default(
             tracing::subscriber::NoSubscriber::default(),
             || -> Result<Vec<Outcome>> {
@@ -327,16 +330,32 @@ pub fn process_batch(
                 before.len()
             )
         })?;
+        if outcomes != first {
+            tracing::warn!(
+                logged = ?first,
+                stored = ?outcomes,
+                "messages stored again after a failure in their batch came out otherwise than \
+                 logged above"
+            );
+        }
         failure = Some(e);
     }
-    store::search::index_pending(&tx)?;
+    if let Err(index) = store::search::index_pending(&tx) {
+        return Err(match failure {
+            // The message's own failure first: it is what the caller counts and reports.
+            Some(e) => e.context(format!(
+                "updating the search index failed too ({index:#}); nothing of this batch was stored"
+            )),
+            None => index.context("nothing of this batch was stored"),
+        });
+    }
     tx.execute_batch("RELEASE batch")?;
     tx.commit().context("committing the messages")?;
     Ok(Batch { outcomes, failure })
 }
 
 /// [`process_in`] with a panic turned into an error: a bug that one message triggers must not
-/// take the task (and every message behind it) down. The caller rolls the message back, and
+/// take the task (and every message behind it) down. The caller rolls its batch back, and
 /// the IMAP task quarantines it after [`crate::inbound::imap::MAX_ATTEMPTS`] such failures.
 fn process_guarded(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -87,12 +87,12 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: i64) -> Result<Vec<Pend
 /// the cap keeps the count cheap however long the queue is).
 pub fn due_count(conn: &Connection, now: DateTime<Utc>, cap: i64) -> Result<i64> {
     Ok(conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM outbox \
-             WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1 LIMIT ?2)",
-        )?
+        .prepare_cached(DUE_COUNT)?
         .query_row(params![to_ms(now), cap], |r| r.get(0))?)
 }
+
+pub(crate) const DUE_COUNT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM outbox \
+     WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1 LIMIT ?2)";
 
 /// When the next unsent mail falls due, so the sender can sleep until then.
 pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
