@@ -190,13 +190,13 @@ pub fn quarantine_unprocessable(
 /// lock or a full disk (`store::temporary_failure`) passes, and the message is offered again;
 /// anything else is a bug or a broken store, which `quarantine_unprocessable` is for.
 pub fn process(conn: &mut Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .context("starting a transaction")?;
-    let outcome = process_guarded(&tx, env, raw, source)?;
-    store::search::index_pending(&tx)?;
-    tx.commit().context("committing the message")?;
-    Ok(outcome)
+    // A batch of one, so a single message is stored (and indexed for search) the same way.
+    let batch = process_batch(conn, env, &[(raw, source.clone())], &|_| true)?;
+    match (batch.failure, batch.outcomes.into_iter().next()) {
+        (Some(e), _) => Err(e),
+        (None, Some(outcome)) => Ok(outcome),
+        (None, None) => anyhow::bail!("the message was neither stored nor refused (a bug)"),
+    }
 }
 
 /// Offers quarantined message `id` to the pipeline again (`loket quarantine release`), in one
