@@ -16,9 +16,9 @@ use tracing::Instrument;
 
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::env::{Env, LiveEnv};
 use crate::health::Health;
 use crate::outbound::render::Renderer;
-use crate::pipeline::{Env, LiveEnv};
 use crate::{inbound, metrics, outbound, scheduler, store};
 
 /// Builds the shared environment: config, compiled templates, the real clock.

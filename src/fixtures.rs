@@ -36,3 +36,31 @@ pub fn config(address: &str, extra: &str) -> Result<Config, ConfigError> {
         Path::new("fixture.toml"),
     )
 }
+
+/// The built-in templates, compiled once per test process and shared (compiling them is the
+/// slow part of building an environment).
+pub fn renderer() -> std::sync::Arc<crate::outbound::render::Renderer> {
+    static R: std::sync::OnceLock<std::sync::Arc<crate::outbound::render::Renderer>> =
+        std::sync::OnceLock::new();
+    std::sync::Arc::clone(R.get_or_init(|| {
+        std::sync::Arc::new(
+            crate::outbound::render::Renderer::new(None).expect("the built-in templates compile"),
+        )
+    }))
+}
+
+/// An environment of `cfg`, the built-in templates and `clock`.
+pub fn env(cfg: Config, clock: std::sync::Arc<dyn crate::clock::Clock>) -> crate::env::Env {
+    crate::env::Env {
+        cfg: std::sync::Arc::new(cfg),
+        renderer: renderer(),
+        clock,
+    }
+}
+
+/// A clock standing at `rfc3339` until the test moves it.
+pub fn clock_at(rfc3339: &str) -> std::sync::Arc<crate::clock::ManualClock> {
+    std::sync::Arc::new(crate::clock::ManualClock::new(
+        rfc3339.parse().expect("an RFC 3339 time"),
+    ))
+}

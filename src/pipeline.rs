@@ -3,49 +3,23 @@
 //! progress together. Either all of it is committed or none of it is, which is what lets the
 //! IMAP task mark a message processed only after its commit.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
 use rusqlite::{Connection, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::config::{Assignment, Technician};
 use crate::decide::{self, Action, Facts};
 use crate::decide::{approval, commands, lifecycle, quote, rules};
 use crate::effects;
 use crate::inbound::{Inbound, parse};
-use crate::outbound::{self, render::Renderer};
+use crate::outbound;
 use crate::store::{self, mailbox};
 use crate::thread::{self, Placement};
 
-/// What the pipeline needs, shared by every task.
-#[derive(Clone)]
-pub struct Env {
-    pub cfg: Arc<Config>,
-    pub renderer: Arc<Renderer>,
-    pub clock: Arc<dyn Clock>,
-}
-
-/// The environment the daemon's tasks read afresh for every batch of mail and every scheduler
-/// tick, so that SIGHUP can put a reloaded config and templates in its place.
-pub struct LiveEnv(std::sync::RwLock<Env>);
-
-impl LiveEnv {
-    pub fn new(env: Env) -> LiveEnv {
-        LiveEnv(std::sync::RwLock::new(env))
-    }
-
-    /// The environment in force now (cheap: three reference counts).
-    pub fn get(&self) -> Env {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn set(&self, env: Env) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = env;
-    }
-}
+// The environment moved to `crate::env`; re-exported because binaries, benches and tests
+// name it here (`loket::pipeline::Env`).
+pub use crate::env::{Env, LiveEnv};
 
 /// Where a message came from; an IMAP message also advances that mailbox's progress in the same
 /// transaction.
@@ -429,11 +403,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
     let placement = thread::locate(tx, cfg, &msg)?;
     let facts = facts(tx, cfg, &msg, now)?;
     let decision = decide::inbound(&msg, &placement, &facts);
-    let ctx = outbound::Ctx {
-        cfg,
-        renderer: &env.renderer,
-        now,
-    };
+    let ctx = env.ctx(now);
 
     let outcome = match decision.action {
         Action::Quarantine { reason } => {
@@ -855,7 +825,7 @@ fn add_copied_participants(
         present += 1;
     }
     if !dropped.is_empty() {
-        let detail = dropped_recipients(&dropped, cfg.limits.max_recipients);
+        let detail = outbound::dropped_recipients(&dropped, cfg.limits.max_recipients);
         store::events::add(
             conn,
             Some(ticket),
@@ -871,25 +841,6 @@ fn add_copied_participants(
         );
     }
     Ok(())
-}
-
-/// The event text for addresses left out: how many, and the first few (a hostile mail may
-/// copy thousands; the event stays readable).
-pub(crate) fn dropped_recipients(dropped: &[&str], limit: u64) -> String {
-    const SHOWN: usize = 10;
-    let mut shown = dropped
-        .iter()
-        .take(SHOWN)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if dropped.len() > SHOWN {
-        shown.push_str(&format!(" and {} more", dropped.len() - SHOWN));
-    }
-    format!(
-        "{} address(es) beyond limits.max_recipients ({limit}) left out: {shown}",
-        dropped.len()
-    )
 }
 
 fn join(list: &[crate::inbound::Address]) -> String {
@@ -958,7 +909,6 @@ mod limit_tests {
     //! `[limits]`: what happens to a message past each limit. Nothing is dropped silently:
     //! a whole message goes to quarantine with its bytes, a part of one is listed on the ticket.
     use super::*;
-    use crate::clock::ManualClock;
 
     fn env(limits: &str) -> Env {
         let cfg = crate::fixtures::config(
@@ -968,13 +918,7 @@ mod limit_tests {
             ),
         )
         .expect("config");
-        Env {
-            cfg: Arc::new(cfg),
-            renderer: Arc::new(outbound::render::Renderer::new(None).expect("templates")),
-            clock: Arc::new(ManualClock::new(
-                "2026-11-23T02:00:00Z".parse().expect("time"),
-            )),
-        }
+        crate::fixtures::env(cfg, crate::fixtures::clock_at("2026-11-23T02:00:00Z"))
     }
 
     fn count(conn: &Connection, sql: &str) -> i64 {

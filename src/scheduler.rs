@@ -14,8 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::decide::{lifecycle, sla};
 use crate::effects;
-use crate::outbound;
-use crate::pipeline::{Env, LiveEnv};
+use crate::env::{Env, LiveEnv};
 use crate::store;
 
 /// Runs every due job once; returns how many tickets changed.
@@ -45,11 +44,7 @@ fn approvals(conn: &mut Connection, env: &Env) -> Result<usize> {
         let Some(ticket) = store::tickets::get(&tx, a.ticket_id)? else {
             continue;
         };
-        let ctx = outbound::Ctx {
-            cfg,
-            renderer: &env.renderer,
-            now,
-        };
+        let ctx = env.ctx(now);
         // The marks are conditional updates: a step another run already took is skipped.
         if store::approvals::mark_reminded(&tx, a.id, now)? {
             effects::approval_reminder(&tx, &ctx, &ticket, &a)?;
@@ -85,11 +80,7 @@ fn sla_steps(conn: &mut Connection, env: &Env) -> Result<usize> {
         let Some(targets) = effects::targets(cfg, &ticket) else {
             continue;
         };
-        let ctx = outbound::Ctx {
-            cfg,
-            renderer: &env.renderer,
-            now,
-        };
+        let ctx = env.ctx(now);
         for step in sla::due_steps(&ticket, &clock, &targets, cfg.escalation.warn_at, now, &cal) {
             if store::tickets::record_sla_step(&tx, ticket.id, step.key(), now)? {
                 effects::sla_step(&tx, &ctx, &ticket, &clock, step)?;
@@ -118,11 +109,7 @@ fn auto_close(conn: &mut Connection, env: &Env) -> Result<usize> {
             continue;
         };
         if let Some(plan) = lifecycle::auto_close(&ticket, after, now) {
-            let ctx = outbound::Ctx {
-                cfg,
-                renderer: &env.renderer,
-                now,
-            };
+            let ctx = env.ctx(now);
             effects::commit(&tx, &ctx, &ticket, &plan, "loket", None)?;
             closed += 1;
             tracing::info!(ticket = ticket.id, "closed automatically after silence");
@@ -169,8 +156,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{Clock, ManualClock};
-    use crate::outbound::render::Renderer;
+    use crate::clock::ManualClock;
     use crate::pipeline::{Source, process};
 
     fn env(clock: Arc<ManualClock>) -> Env {
@@ -191,11 +177,7 @@ level = 2
 "#,
         )
         .expect("config");
-        Env {
-            cfg: Arc::new(cfg),
-            renderer: Arc::new(Renderer::new(None).expect("templates")),
-            clock: clock as Arc<dyn Clock>,
-        }
+        crate::fixtures::env(cfg, clock)
     }
 
     fn mail(from: &str, id: &str, subject: &str, body: &str) -> Vec<u8> {
@@ -387,11 +369,7 @@ level = 2
     fn ask_approval(conn: &mut Connection, env: &Env) {
         let tx = conn.transaction().expect("tx");
         let ticket = store::tickets::get(&tx, 1).expect("get").expect("ticket");
-        let ctx = outbound::Ctx {
-            cfg: &env.cfg,
-            renderer: &env.renderer,
-            now: env.clock.now(),
-        };
+        let ctx = env.ctx(env.clock.now());
         effects::request_approval(&tx, &ctx, &ticket, "boss@example.test").expect("ask");
         tx.commit().expect("commit");
     }
@@ -581,11 +559,7 @@ category = "cctv"
 "#,
         )
         .expect("config");
-        let env = Env {
-            cfg: Arc::new(cfg),
-            renderer: Arc::new(Renderer::new(None).expect("templates")),
-            clock: clock as Arc<dyn Clock>,
-        };
+        let env = crate::fixtures::env(cfg, clock);
         let mut conn = store::memory();
         deliver(
             &mut conn,

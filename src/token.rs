@@ -305,7 +305,7 @@ async fn post_form(url: &url::Url, body: &str) -> Result<(u16, Vec<u8>)> {
     let raw = if url.scheme() == "https" {
         let name = rustls_pki_types::ServerName::try_from(bare.to_string())
             .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
-        let connector = crate::inbound::imap::tls_connector(None, "token_url")?;
+        let connector = crate::net::tls_connector(None, "token_url")?;
         let tls = connector
             .connect(name, tcp)
             .await

@@ -23,11 +23,11 @@ use serde_json::{Value, json};
 
 use crate::clock::Clock;
 use crate::config::{Config, Manager};
+use crate::env::Env;
 use crate::inbound::Address;
 use crate::outbound::compose::{Attached, Inline};
 use crate::outbound::render::{Rendered, Renderer};
 use crate::outbound::{self, Ctx};
-use crate::pipeline::Env;
 use crate::store::{self, reports};
 use figures::{Figures, Inputs, People, Period, Scope, local_midnight};
 
@@ -230,11 +230,7 @@ fn daily(conn: &mut Connection, env: &Env, today: NaiveDate, now: DateTime<Utc>)
     }
     let period = Period::before(today, &cfg.digest.weekdays);
     let rows = load_rows(conn, cfg.helpdesk.timezone, period)?;
-    let ctx = Ctx {
-        cfg,
-        renderer: &env.renderer,
-        now,
-    };
+    let ctx = env.ctx(now);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !reports::record_job(&tx, DIGEST_JOB, &period_key, now)? {
         // Another process took this date between the check and the lock.
@@ -286,11 +282,7 @@ fn monthly(
     }
     let tz = cfg.helpdesk.timezone;
     let all = report::load(conn, tz, month, &Scope::all(), now)?;
-    let ctx = Ctx {
-        cfg,
-        renderer: &env.renderer,
-        now,
-    };
+    let ctx = env.ctx(now);
     let lang = cfg.helpdesk.language.as_str();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !reports::record_job(&tx, MONTHLY_JOB, &key, now)? {
@@ -425,11 +417,7 @@ pub fn queue_now(
     }
     let period = Period::before(date, &cfg.digest.weekdays);
     let rows = load_rows(conn, cfg.helpdesk.timezone, period)?;
-    let ctx = Ctx {
-        cfg,
-        renderer: &env.renderer,
-        now,
-    };
+    let ctx = env.ctx(now);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if date == today {
         reports::record_job(&tx, DIGEST_JOB, &date.format("%Y-%m-%d").to_string(), now)?;

@@ -4,10 +4,7 @@
 //! client loses nothing. IDLE where offered, polling otherwise; reconnects with capped backoff.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -15,92 +12,18 @@ use async_imap::Session;
 use async_imap::extensions::idle::IdleResponse;
 use futures::TryStreamExt;
 use rusqlite::Connection;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Account, AuthMode, Config, TlsMode};
 use crate::health::Health;
+use crate::net::{Stream, tls_connector};
 use crate::pipeline::{self, Env, Outcome, Source};
 use crate::store::{self, mailbox};
 use crate::token::{SaslAuthenticator, TokenSource};
 
-/// A plain or TLS connection, so one session type serves every `tls` mode.
-#[derive(Debug)]
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
 pub type ImapSession = Session<Stream>;
-
-/// A rustls connector trusting the web PKI roots plus the certificates in `ca_file` (the
-/// config key `key` names it in errors). The SMTP sender's implicit TLS uses it too.
-pub(crate) fn tls_connector(ca_file: Option<&Path>, key: &str) -> Result<TlsConnector> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(ca) = ca_file {
-        use rustls_pki_types::pem::PemObject;
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
-            .with_context(|| format!("{key}: cannot read {}", ca.display()))?;
-        for cert in certs {
-            let cert =
-                cert.with_context(|| format!("{key}: {} holds a bad certificate", ca.display()))?;
-            roots.add(cert).with_context(|| {
-                format!("{key}: {} holds an unusable certificate", ca.display())
-            })?;
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .context("TLS protocol versions")?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
-}
 
 async fn tls_wrap(cfg: &Config, tcp: TcpStream) -> Result<Stream> {
     let name =
@@ -284,7 +207,7 @@ pub struct Task {
     /// Built once at start and kept across reconnects (an OAuth2 token is reused until due).
     pub login: Login,
     /// Rules, templates and the rest of the config as reloaded by SIGHUP; read per batch.
-    pub live: Arc<crate::pipeline::LiveEnv>,
+    pub live: Arc<crate::env::LiveEnv>,
     pub db: Arc<Mutex<Connection>>,
     pub outbox_wake: Arc<Notify>,
     pub health: Arc<Health>,
@@ -781,17 +704,12 @@ async fn flush_flags(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
-    use crate::outbound::render::Renderer;
 
     fn env() -> Env {
-        Env {
-            cfg: Arc::new(crate::fixtures::config("helpdesk@example.test", "").expect("config")),
-            renderer: Arc::new(Renderer::new(None).expect("templates")),
-            clock: Arc::new(ManualClock::new(
-                "2026-11-23T02:00:00Z".parse().expect("time"),
-            )),
-        }
+        crate::fixtures::env(
+            crate::fixtures::config("helpdesk@example.test", "").expect("config"),
+            crate::fixtures::clock_at("2026-11-23T02:00:00Z"),
+        )
     }
 
     fn queue(conn: &Connection, n: usize) {

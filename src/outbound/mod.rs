@@ -96,7 +96,7 @@ fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, mut q: Queued<'_>) -
         let detail = format!(
             "{} mail: {}",
             q.kind,
-            crate::pipeline::dropped_recipients(&emails, ctx.cfg.limits.max_recipients)
+            dropped_recipients(&emails, ctx.cfg.limits.max_recipients)
         );
         store::events::add(
             conn,
@@ -198,6 +198,25 @@ pub fn cap_recipients(to: &mut Vec<Address>, cc: &mut Vec<Address>, limit: u64) 
         }
     }
     dropped
+}
+
+/// The event text for addresses left out: how many, and the first few (a hostile mail may
+/// copy thousands; the event stays readable).
+pub(crate) fn dropped_recipients(dropped: &[&str], limit: u64) -> String {
+    const SHOWN: usize = 10;
+    let mut shown = dropped
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if dropped.len() > SHOWN {
+        shown.push_str(&format!(" and {} more", dropped.len() - SHOWN));
+    }
+    format!(
+        "{} address(es) beyond limits.max_recipients ({limit}) left out: {shown}",
+        dropped.len()
+    )
 }
 
 /// The thread a reply to `msg` continues: its references, then itself.

@@ -111,7 +111,7 @@ impl Session {
                 _ => None,
             },
             implicit: match s.tls {
-                TlsMode::Tls => Some(crate::inbound::imap::tls_connector(
+                TlsMode::Tls => Some(crate::net::tls_connector(
                     s.ca_file.as_deref(),
                     "smtp.ca_file",
                 )?),
