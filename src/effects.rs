@@ -11,6 +11,7 @@ use crate::config::{Config, Technician};
 use crate::decide::lifecycle::{self, Change, Known, Plan};
 use crate::decide::rules;
 use crate::decide::sla::{self, Targets};
+use crate::model::{EventKind, Status};
 use crate::outbound::{self, Ctx};
 use crate::store::{self, Ticket};
 
@@ -163,14 +164,15 @@ pub fn commit(
             Change::Status { from, to, note } => {
                 if let Some(targets) = targets(cfg, t) {
                     let clock = store::tickets::sla_clock(conn, t.id)?;
-                    let next = sla::on_status(clock, from, to, ctx.now, &targets, &cfg.calendar());
+                    let next =
+                        sla::on_status(clock, *from, *to, ctx.now, &targets, &cfg.calendar());
                     if next != clock {
                         store::tickets::set_sla_clock(conn, t.id, &next)?;
                     }
                 }
                 let lang = t.language.as_str();
-                let (mail, extra) = match to.as_str() {
-                    "resolved" => (
+                let (mail, extra) = match to {
+                    Status::Resolved => (
                         "resolved",
                         json!({
                             "note": note,
@@ -178,18 +180,18 @@ pub fn commit(
                             "auto_close": outbound::human_duration(lang, cfg.lifecycle.auto_close_after),
                         }),
                     ),
-                    "closed" => ("closed", json!({ "note": note })),
-                    "rejected" => ("rejected", json!({ "note": note })),
+                    Status::Closed => ("closed", json!({ "note": note })),
+                    Status::Rejected => ("rejected", json!({ "note": note })),
                     _ => (
                         "status",
                         json!({
                             "note": note,
-                            "waiting": to == "waiting",
+                            "waiting": *to == Status::Waiting,
                             "change": {
                                 "from": from,
                                 "to": to,
-                                "from_label": outbound::status_label(lang, from),
-                                "to_label": outbound::status_label(lang, to),
+                                "from_label": from.label(lang),
+                                "to_label": to.label(lang),
                             },
                         }),
                     ),
@@ -285,9 +287,9 @@ pub fn sla_step(
         _ => "resolution",
     };
     let (kind, event) = if step.is_breach() {
-        ("sla_breach", "sla_breach")
+        ("sla_breach", EventKind::SlaBreach)
     } else {
-        ("sla_warning", "sla_warning")
+        ("sla_warning", EventKind::SlaWarning)
     };
     store::events::add(
         conn,
@@ -373,7 +375,7 @@ pub fn security_alert(
         Some(ticket.id),
         ctx.now,
         "loket",
-        "security_alert",
+        EventKind::SecurityAlert,
         rules,
     )?;
     outbound::to_staff(
@@ -393,26 +395,26 @@ fn set_status_quietly(
     conn: &Connection,
     ctx: &Ctx<'_>,
     ticket: &Ticket,
-    to: &str,
+    to: Status,
     actor: &str,
     note: Option<&str>,
 ) -> Result<Ticket> {
     let mut t = ticket.clone();
-    let from = std::mem::replace(&mut t.status, to.to_string());
-    if lifecycle::is_final(to) {
+    let from = std::mem::replace(&mut t.status, to);
+    if to.is_final() {
         t.closed_at = Some(ctx.now);
     }
     store::tickets::update(conn, &t, ctx.now)?;
     if let Some(targets) = targets(ctx.cfg, &t) {
         let clock = store::tickets::sla_clock(conn, t.id)?;
-        let next = sla::on_status(clock, &from, to, ctx.now, &targets, &ctx.cfg.calendar());
+        let next = sla::on_status(clock, from, to, ctx.now, &targets, &ctx.cfg.calendar());
         store::tickets::set_sla_clock(conn, t.id, &next)?;
     }
     let detail = match note {
         Some(n) => format!("{from} -> {to}: {n}"),
         None => format!("{from} -> {to}"),
     };
-    store::events::add(conn, Some(t.id), ctx.now, actor, "status", &detail)?;
+    store::events::add(conn, Some(t.id), ctx.now, actor, EventKind::Status, &detail)?;
     Ok(t)
 }
 
@@ -431,7 +433,7 @@ pub fn request_approval(
         conn,
         ctx,
         ticket,
-        "awaiting-approval",
+        Status::AwaitingApproval,
         "loket",
         Some(approver),
     )?;
@@ -440,7 +442,7 @@ pub fn request_approval(
         Some(t.id),
         ctx.now,
         "loket",
-        "approval_requested",
+        EventKind::ApprovalRequested,
         approver,
     )?;
     let (text, attachments) = request_text(conn, t.id)?;
@@ -479,7 +481,7 @@ pub fn approval_reply(
             Some(ticket.id),
             ctx.now,
             sender,
-            "approval_ignored",
+            EventKind::ApprovalIgnored,
             "no valid approval code in the subject",
         )?;
         tracing::warn!(
@@ -495,7 +497,7 @@ pub fn approval_reply(
             Some(ticket.id),
             ctx.now,
             sender,
-            "approval_ignored",
+            EventKind::ApprovalIgnored,
             &format!("code belongs to {}, not to the sender", approval.approver),
         )?;
         tracing::warn!(
@@ -511,7 +513,7 @@ pub fn approval_reply(
             Some(ticket.id),
             ctx.now,
             sender,
-            "approval_ignored",
+            EventKind::ApprovalIgnored,
             "code already used (replayed decision)",
         )?;
         tracing::warn!(
@@ -529,7 +531,7 @@ pub fn approval_reply(
                 Some(ticket.id),
                 ctx.now,
                 sender,
-                "approval_ignored",
+                EventKind::ApprovalIgnored,
                 "no decision on the first line",
             )?;
             let why = if ctx.cfg.helpdesk.language == "id" {
@@ -553,10 +555,10 @@ pub fn approval_reply(
                 Some(ticket.id),
                 ctx.now,
                 sender,
-                "approved",
+                EventKind::Approved,
                 note.as_deref().unwrap_or(""),
             )?;
-            let t = set_status_quietly(conn, ctx, ticket, "open", sender, Some("approved"))?;
+            let t = set_status_quietly(conn, ctx, ticket, Status::Open, sender, Some("approved"))?;
             outbound::to_requester(
                 conn,
                 ctx,
@@ -575,10 +577,17 @@ pub fn approval_reply(
                 Some(ticket.id),
                 ctx.now,
                 sender,
-                "approval_rejected",
+                EventKind::ApprovalRejected,
                 reason.as_deref().unwrap_or(""),
             )?;
-            let t = set_status_quietly(conn, ctx, ticket, "rejected", sender, reason.as_deref())?;
+            let t = set_status_quietly(
+                conn,
+                ctx,
+                ticket,
+                Status::Rejected,
+                sender,
+                reason.as_deref(),
+            )?;
             let note = reason.unwrap_or_else(|| "-".into());
             outbound::to_requester(conn, ctx, &t, "rejected", json!({ "note": note }), false)?;
         }
@@ -598,7 +607,7 @@ pub fn approval_reminder(
         Some(ticket.id),
         ctx.now,
         "loket",
-        "approval_reminded",
+        EventKind::ApprovalReminded,
         &approval.approver,
     )?;
     let (text, _) = request_text(conn, ticket.id)?;
@@ -629,7 +638,7 @@ pub fn approval_overdue(
         Some(ticket.id),
         ctx.now,
         "loket",
-        "approval_overdue",
+        EventKind::ApprovalOverdue,
         &approval.approver,
     )?;
     outbound::to_staff(

@@ -25,6 +25,7 @@ pub mod fixtures;
 pub mod health;
 pub mod inbound;
 pub mod metrics;
+pub mod model;
 pub mod net;
 pub mod outbound;
 pub mod pipeline;

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::health::{Health, Snapshot};
+use crate::model::Status;
 use crate::store;
 
 /// The largest request head read; a scraper sends a few hundred bytes.
@@ -327,9 +328,6 @@ fn render_links(s: &Snapshot) -> String {
     out
 }
 
-/// Every status, so a dashboard sees zeros rather than gaps.
-const STATUSES: &[&str] = crate::admin::tickets::STATUSES;
-
 /// The Prometheus text exposition of the store's figures at `now`.
 pub fn render(conn: &Connection, now: DateTime<Utc>) -> Result<String> {
     let s = store::stats::collect(conn)?;
@@ -340,8 +338,10 @@ pub fn render(conn: &Connection, now: DateTime<Utc>) -> Result<String> {
             out.push_str(&format!("{name}{labels} {value}\n"));
         }
     };
-    let mut by_status: Vec<(String, i64)> = STATUSES
+    // Every status, so a dashboard sees zeros rather than gaps.
+    let mut by_status: Vec<(String, i64)> = Status::ALL
         .iter()
+        .map(|st| st.as_str())
         .map(|st| {
             let n = s
                 .by_status
@@ -353,7 +353,7 @@ pub fn render(conn: &Connection, now: DateTime<Utc>) -> Result<String> {
         .collect();
     // A status this binary does not know (written by a newer one) still counts.
     for (k, n) in &s.by_status {
-        if !STATUSES.contains(&k.as_str()) {
+        if k.parse::<Status>().is_err() {
             by_status.push((format!("{{status=\"{}\"}}", escape(k)), *n));
         }
     }

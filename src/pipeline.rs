@@ -13,6 +13,7 @@ use crate::decide::{self, Action, Facts};
 use crate::decide::{approval, commands, lifecycle, quote, rules};
 use crate::effects;
 use crate::inbound::{Inbound, parse};
+use crate::model::{EventKind, MessageKind, Status};
 use crate::outbound;
 use crate::store::{self, mailbox};
 use crate::thread::{self, Placement};
@@ -75,7 +76,7 @@ impl Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Created { ticket: i64, acknowledged: bool },
-    Appended { ticket: i64, kind: &'static str },
+    Appended { ticket: i64, kind: MessageKind },
     Duplicate,
     Quarantined { reason: String },
     Ignored { reason: String },
@@ -129,7 +130,7 @@ fn quarantine(
             None,
             now,
             "loket",
-            "quarantined",
+            EventKind::Quarantined,
             &format!("{reason} (message {})", message_id.unwrap_or("-")),
         )?;
     }
@@ -219,7 +220,7 @@ pub fn release(conn: &mut Connection, env: &Env, id: i64) -> Result<Outcome> {
         ticket,
         now,
         "loket",
-        "released",
+        EventKind::Released,
         &format!(
             "quarantined message {id} released as {became} (it was held: {})",
             held.reason
@@ -487,7 +488,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                     subject: &subject,
                     requester_email: &sender.email,
                     requester_name: sender.name.as_deref(),
-                    status: "open",
+                    status: Status::Open,
                     priority: Some(&class.priority),
                     category,
                     level,
@@ -506,29 +507,57 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                 "requester",
             )?;
             add_copied_participants(tx, cfg, id, &msg, now)?;
-            store_message(tx, cfg, id, "request", &msg, raw, now)?;
+            store_message(tx, cfg, id, MessageKind::Request, &msg, raw, now)?;
             store::events::add(
                 tx,
                 Some(id),
                 now,
                 &sender.email,
-                "created",
+                EventKind::Created,
                 &format!("via {}", source.label()),
             )?;
             if let Some(note) = note {
-                store::events::add(tx, Some(id), now, "loket", "threading", &note)?;
+                store::events::add(tx, Some(id), now, "loket", EventKind::Threading, &note)?;
                 tracing::warn!(ticket = id, note, "tag or reference not followed");
             }
             for rule in class.matched() {
-                store::events::add(tx, Some(id), now, "loket", "rule", &rule.to_string())?;
+                store::events::add(
+                    tx,
+                    Some(id),
+                    now,
+                    "loket",
+                    EventKind::Rule,
+                    &rule.to_string(),
+                )?;
             }
-            store::events::add(tx, Some(id), now, "loket", "classified", &class.to_string())?;
+            store::events::add(
+                tx,
+                Some(id),
+                now,
+                "loket",
+                EventKind::Classified,
+                &class.to_string(),
+            )?;
             if let Some(owner) = by_turn {
                 // The detail is the bare address: the next round-robin turn reads it back.
-                store::events::add(tx, Some(id), now, "loket", "assigned", &owner.email)?;
+                store::events::add(
+                    tx,
+                    Some(id),
+                    now,
+                    "loket",
+                    EventKind::Assigned,
+                    &owner.email,
+                )?;
             }
             if let Some(owner) = by_rule {
-                store::events::add(tx, Some(id), now, "loket", "assigned_by_rule", &owner.email)?;
+                store::events::add(
+                    tx,
+                    Some(id),
+                    now,
+                    "loket",
+                    EventKind::AssignedByRule,
+                    &owner.email,
+                )?;
             }
             let ticket = store::tickets::get(tx, id)?.context("ticket just inserted")?;
             effects::start_sla(tx, cfg, &ticket, now)?;
@@ -543,7 +572,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                         Some(id),
                         now,
                         "loket",
-                        "approval_unresolved",
+                        EventKind::ApprovalUnresolved,
                         "the rules ask for the requester's manager, and no [[departments]] entry lists the requester",
                     )?;
                     None
@@ -565,7 +594,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                             Some(id),
                             now,
                             "loket",
-                            "ack_queued",
+                            EventKind::AckQueued,
                             &sender.email,
                         )?;
                         true
@@ -579,7 +608,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                             Some(id),
                             now,
                             "loket",
-                            "ack_failed",
+                            EventKind::AckFailed,
                             &format!("{e:#}"),
                         )?;
                         tracing::warn!(ticket = id, error = %format!("{e:#}"), "acknowledgement not queued");
@@ -588,7 +617,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                 }
             } else {
                 let why = decision.no_ack_reason.unwrap_or_default();
-                store::events::add(tx, Some(id), now, "loket", "ack_suppressed", &why)?;
+                store::events::add(tx, Some(id), now, "loket", EventKind::AckSuppressed, &why)?;
                 false
             };
             if class.escalate {
@@ -611,7 +640,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
         Action::Append { ticket, kind } => {
             let technician = crate::decide::authn::technician(cfg, &msg);
             store_message(tx, cfg, ticket, kind, &msg, raw, now)?;
-            if kind == "reply" && technician.is_none() {
+            if kind == MessageKind::Reply && technician.is_none() {
                 add_copied_participants(tx, cfg, ticket, &msg, now)?;
             }
             let actor = msg
@@ -619,9 +648,9 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                 .as_ref()
                 .map(|a| a.email.as_str())
                 .unwrap_or("unknown");
-            store::events::add(tx, Some(ticket), now, actor, kind, &msg.subject)?;
+            store::events::add(tx, Some(ticket), now, actor, kind.event(), &msg.subject)?;
             store::tickets::touch(tx, ticket, now)?;
-            if kind == "reply" {
+            if kind == MessageKind::Reply {
                 let current = store::tickets::get(tx, ticket)?.context("ticket of a reply")?;
                 let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("");
                 match technician {
@@ -634,7 +663,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                     None => requester_reply(tx, &ctx, &current, &msg)?,
                 }
             }
-            tracing::info!(ticket, kind, "message added to ticket");
+            tracing::info!(ticket, kind = kind.as_str(), "message added to ticket");
             Outcome::Appended { ticket, kind }
         }
     };
@@ -676,7 +705,7 @@ fn technician_reply(
             Some(ticket.id),
             ctx.now,
             &tech.email,
-            "commands_refused",
+            EventKind::CommandsRefused,
             &errors.join("; "),
         )?;
         outbound::to_technicians(
@@ -720,7 +749,14 @@ fn technician_reply(
             serde_json::json!({"text": text, "author": effects::person(Some(&tech.name), &tech.email)}),
             true,
         )?;
-        store::events::add(conn, Some(ticket.id), ctx.now, &tech.email, "relayed", "")?;
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            &tech.email,
+            EventKind::Relayed,
+            "",
+        )?;
     }
     effects::commit(conn, ctx, ticket, &plan, &tech.email, Some(tech))?;
     Ok(())
@@ -738,7 +774,7 @@ fn requester_reply(
     let mut current = ticket.clone();
     let mut reopened = false;
     if let Some(plan) = lifecycle::on_requester_reply(ticket, ctx.now) {
-        reopened = ticket.status == "resolved";
+        reopened = ticket.status == Status::Resolved;
         effects::commit(conn, ctx, ticket, &plan, &sender.email, None)?;
         current = plan.ticket;
     }
@@ -831,7 +867,7 @@ fn add_copied_participants(
             Some(ticket),
             now,
             "loket",
-            "recipients_dropped",
+            EventKind::RecipientsDropped,
             &detail,
         )?;
         tracing::warn!(
@@ -854,7 +890,7 @@ fn store_message(
     conn: &Connection,
     cfg: &Config,
     ticket: i64,
-    kind: &str,
+    kind: MessageKind,
     msg: &Inbound,
     raw: &[u8],
     now: chrono::DateTime<chrono::Utc>,
@@ -864,7 +900,7 @@ fn store_message(
         &store::messages::NewMessage {
             ticket_id: ticket,
             direction: "in",
-            kind,
+            kind: kind.as_str(),
             message_id: &msg.message_id,
             content_hash: Some(&msg.content_hash),
             from_email: msg.from.as_ref().map(|a| a.email.as_str()),

@@ -571,7 +571,7 @@ category = "cctv"
         );
         let t = store::tickets::get(&conn, 1).expect("get").expect("ticket");
         assert_eq!(t.category.as_deref(), Some("cctv"));
-        assert_eq!(t.status, "awaiting-approval");
+        assert_eq!(t.status, crate::model::Status::AwaitingApproval);
         // P3 (4 working hours) overridden to 2: Monday 09:00 WIB + 2h.
         let clock = store::tickets::sla_clock(&conn, 1).expect("clock");
         assert_eq!(

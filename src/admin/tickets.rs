@@ -9,22 +9,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use crate::config::Config;
+use crate::model::Status;
 use crate::store::{self, tickets::ListFilter, tickets::OwnerFilter};
 
-/// Every status a ticket can have.
-pub const STATUSES: &[&str] = &[
-    "new",
-    "open",
-    "in-progress",
-    "waiting",
-    "awaiting-approval",
-    "resolved",
-    "closed",
-    "rejected",
-];
-
 /// `--status active`: everything not yet resolved.
-const ACTIVE: &[&str] = &["new", "open", "in-progress", "waiting", "awaiting-approval"];
+fn active() -> impl Iterator<Item = Status> {
+    Status::ALL.into_iter().filter(|s| s.is_active())
+}
 
 /// The filters as typed on the command line (lists already split at commas).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -56,13 +47,13 @@ pub fn filter(
     for s in &args.status {
         let s = s.trim().to_ascii_lowercase();
         if s == "active" {
-            statuses.extend(ACTIVE.iter().map(|s| s.to_string()));
-        } else if STATUSES.contains(&s.as_str()) {
-            statuses.push(s);
+            statuses.extend(active().map(|s| s.as_str().to_string()));
+        } else if let Ok(status) = s.parse::<Status>() {
+            statuses.push(status.as_str().to_string());
         } else {
             bail!(
                 "--status `{s}` is not a status (known: {}, or active for all before resolved)",
-                STATUSES.join(", ")
+                Status::list(&Status::ALL)
             );
         }
     }
@@ -514,6 +505,7 @@ pub fn parse_ticket_ref(s: &str, prefix: &str) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::EventKind;
     use crate::store::{approvals, events, messages, tickets};
     use std::path::Path;
 
@@ -604,7 +596,7 @@ label = "Printer & scanner"
             now,
         )
         .unwrap();
-        assert_eq!(active.statuses.len(), ACTIVE.len());
+        assert_eq!(active.statuses.len(), super::active().count());
         assert_eq!(active.owner, OwnerFilter::Nobody);
 
         for (bad, flag) in [
@@ -667,7 +659,7 @@ label = "Printer & scanner"
                 subject: "Printer lantai 3 rusak",
                 requester_email: "rina@example.test",
                 requester_name: Some("Rina"),
-                status: "open",
+                status: crate::model::Status::Open,
                 priority: Some("P3"),
                 category,
                 level: 1,
@@ -716,12 +708,20 @@ label = "Printer & scanner"
             Some(t),
             store::from_ms(t0 + 60_000),
             "andi@example.test",
-            "status",
+            EventKind::Status,
             "open -> in-progress",
         )
         .unwrap();
         message(&conn, t, "in", "new", t0, "Halaman kosong.");
-        events::add(&conn, Some(t), store::from_ms(t0), "loket", "created", "").unwrap();
+        events::add(
+            &conn,
+            Some(t),
+            store::from_ms(t0),
+            "loket",
+            EventKind::Created,
+            "",
+        )
+        .unwrap();
         let long: String = (1..=20).map(|i| format!("baris {i}\n")).collect();
         message(&conn, t, "in", "reply", t0 + 120_000, &long);
         store::tickets::set_sla_clock(

@@ -7,13 +7,12 @@
 
 use std::fmt;
 
-/// Ticket statuses a technician may set with `#status`.
-pub const SETTABLE_STATUSES: &[&str] = &["open", "in-progress", "waiting", "resolved"];
+use crate::model::Status;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Assign(String),
-    Status(String),
+    Status(Status),
     Resolve(Option<String>),
     Priority(String),
     Category(String),
@@ -115,13 +114,12 @@ fn one(word: &str, args: &str) -> Result<Command, String> {
             } else {
                 s
             };
-            if SETTABLE_STATUSES.contains(&s.as_str()) {
-                Ok(Command::Status(s))
-            } else {
-                Err(format!(
+            match s.parse::<Status>() {
+                Ok(status) if status.is_settable() => Ok(Command::Status(status)),
+                _ => Err(format!(
                     "unknown status `{args}` (use one of: {})",
-                    SETTABLE_STATUSES.join(", ")
-                ))
+                    Status::list(&Status::SETTABLE)
+                )),
             }
         }
         "resolve" | "resolved" | "selesai" => Ok(Command::Resolve(optional(args))),
@@ -184,7 +182,7 @@ mod tests {
         let p = parse("\n#assign me\n#status waiting\n");
         assert_eq!(p.rest, "");
         assert_eq!(p.commands.len(), 2);
-        assert_eq!(p.commands[1], Command::Status("waiting".into()));
+        assert_eq!(p.commands[1], Command::Status(Status::Waiting));
     }
 
     #[test]

@@ -7,19 +7,14 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Technician};
 use crate::decide::commands::Command;
-use crate::store::Ticket;
-
-/// Statuses after which a ticket takes no more changes; a reply opens a new ticket.
-pub fn is_final(status: &str) -> bool {
-    matches!(status, "closed" | "rejected")
-}
+use crate::model::{EventKind, Status, Ticket};
 
 /// One change, as recorded in the events table and told to the people concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Status {
-        from: String,
-        to: String,
+        from: Status,
+        to: Status,
         /// The technician's note for `#resolve note` / `#reject reason`.
         note: Option<String>,
     },
@@ -48,28 +43,34 @@ pub enum Change {
 
 impl Change {
     /// The events table's `kind` and `detail`.
-    pub fn event(&self) -> (&'static str, String) {
+    pub fn event(&self) -> (EventKind, String) {
         let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
         match self {
             Change::Status { from, to, note } => (
-                "status",
+                EventKind::Status,
                 match note {
                     Some(n) => format!("{from} -> {to}: {n}"),
                     None => format!("{from} -> {to}"),
                 },
             ),
-            Change::Owner { from, to } => ("owner", format!("{} -> {}", opt(from), opt(to))),
+            Change::Owner { from, to } => {
+                (EventKind::Owner, format!("{} -> {}", opt(from), opt(to)))
+            }
             Change::Level { from, to, reason } => (
-                "level",
+                EventKind::Level,
                 match reason {
                     Some(r) => format!("L{from} -> L{to}: {r}"),
                     None => format!("L{from} -> L{to}"),
                 },
             ),
-            Change::Priority { from, to } => ("priority", format!("{} -> {to}", opt(from))),
-            Change::Category { from, to } => ("category", format!("{} -> {to}", opt(from))),
-            Change::Note(text) => ("note", text.clone()),
-            Change::Cc(a) => ("cc", a.clone()),
+            Change::Priority { from, to } => {
+                (EventKind::Priority, format!("{} -> {to}", opt(from)))
+            }
+            Change::Category { from, to } => {
+                (EventKind::Category, format!("{} -> {to}", opt(from)))
+            }
+            Change::Note(text) => (EventKind::Note, text.clone()),
+            Change::Cc(a) => (EventKind::Cc, a.clone()),
         }
     }
 }
@@ -120,18 +121,14 @@ pub struct Plan {
     pub changes: Vec<Change>,
 }
 
-fn set_status(t: &mut Ticket, to: &str, note: Option<String>, now: DateTime<Utc>) -> Change {
-    let from = std::mem::replace(&mut t.status, to.to_string());
+fn set_status(t: &mut Ticket, to: Status, note: Option<String>, now: DateTime<Utc>) -> Change {
+    let from = std::mem::replace(&mut t.status, to);
     match to {
-        "resolved" => t.resolved_at = Some(now),
-        "closed" | "rejected" => t.closed_at = Some(now),
+        Status::Resolved => t.resolved_at = Some(now),
+        Status::Closed | Status::Rejected => t.closed_at = Some(now),
         _ => t.resolved_at = None,
     }
-    Change::Status {
-        from,
-        to: to.to_string(),
-        note,
-    }
+    Change::Status { from, to, note }
 }
 
 pub fn apply(
@@ -145,7 +142,7 @@ pub fn apply(
     let mut changes = Vec::new();
     let mut errors = Vec::new();
     for c in commands {
-        if is_final(&t.status) && !matches!(c, Command::Note(_)) {
+        if t.status.is_final() && !matches!(c, Command::Note(_)) {
             errors.push(format!(
                 "{c}: the ticket is {}; a new reply from the requester opens a new ticket",
                 t.status
@@ -164,10 +161,10 @@ pub fn apply(
                 )),
             },
             Command::Status(s) if *s == t.status => {}
-            Command::Status(s) => changes.push(set_status(&mut t, s, None, now)),
+            Command::Status(s) => changes.push(set_status(&mut t, *s, None, now)),
             Command::Resolve(note) => {
-                if t.status != "resolved" || note.is_some() {
-                    changes.push(set_status(&mut t, "resolved", note.clone(), now));
+                if t.status != Status::Resolved || note.is_some() {
+                    changes.push(set_status(&mut t, Status::Resolved, note.clone(), now));
                 }
             }
             Command::Priority(p) => {
@@ -236,10 +233,10 @@ pub fn apply(
                 }
             }
             Command::Reject(reason) => {
-                changes.push(set_status(&mut t, "rejected", Some(reason.clone()), now))
+                changes.push(set_status(&mut t, Status::Rejected, Some(reason.clone()), now))
             }
             Command::Cc(a) => changes.push(Change::Cc(a.clone())),
-            Command::Close => changes.push(set_status(&mut t, "closed", None, now)),
+            Command::Close => changes.push(set_status(&mut t, Status::Closed, None, now)),
         }
     }
     if errors.is_empty() {
@@ -252,12 +249,13 @@ pub fn apply(
 /// A reply from the requester (or a CC participant): a resolved ticket reopens, a ticket that
 /// waited for them is worked on again.
 pub fn on_requester_reply(ticket: &Ticket, now: DateTime<Utc>) -> Option<Plan> {
-    if !matches!(ticket.status.as_str(), "resolved" | "waiting") {
+    if !matches!(ticket.status, Status::Resolved | Status::Waiting) {
         return None;
     }
     let mut t = ticket.clone();
-    let note = (ticket.status == "resolved").then(|| "reopened by the requester's reply".into());
-    let change = set_status(&mut t, "in-progress", note, now);
+    let note =
+        (ticket.status == Status::Resolved).then(|| "reopened by the requester's reply".into());
+    let change = set_status(&mut t, Status::InProgress, note, now);
     Some(Plan {
         ticket: t,
         changes: vec![change],
@@ -268,13 +266,13 @@ pub fn on_requester_reply(ticket: &Ticket, now: DateTime<Utc>) -> Option<Plan> {
 pub fn auto_close(ticket: &Ticket, after: std::time::Duration, now: DateTime<Utc>) -> Option<Plan> {
     let resolved_at = ticket.resolved_at?;
     let after = chrono::Duration::from_std(after).ok()?;
-    if ticket.status != "resolved" || now < resolved_at + after {
+    if ticket.status != Status::Resolved || now < resolved_at + after {
         return None;
     }
     let mut t = ticket.clone();
     let change = set_status(
         &mut t,
-        "closed",
+        Status::Closed,
         Some("closed automatically: no reply after resolution".into()),
         now,
     );
@@ -342,7 +340,7 @@ level = 2
             subject: "Printer".into(),
             requester_email: "rina@example.test".into(),
             requester_name: None,
-            status: "open".into(),
+            status: Status::Open,
             priority: Some("P3".into()),
             category: None,
             level: 1,
@@ -374,7 +372,7 @@ level = 2
         let plan = apply(&ticket(), &cfg.technicians[0], &cmds, &known(&cfg), now).expect("plan");
         assert_eq!(plan.ticket.owner.as_deref(), Some("budi@example.test"));
         assert_eq!(plan.ticket.priority.as_deref(), Some("P1"));
-        assert_eq!(plan.ticket.status, "resolved");
+        assert_eq!(plan.ticket.status, Status::Resolved);
         assert_eq!(plan.ticket.resolved_at, Some(now));
         assert_eq!(plan.changes.len(), 3);
     }
@@ -426,7 +424,7 @@ level = 2
         let cfg = cfg();
         let now = "2026-11-23T03:00:00Z".parse().expect("time");
         let mut t = ticket();
-        t.status = "closed".into();
+        t.status = Status::Closed;
         assert!(
             apply(
                 &t,
@@ -453,14 +451,14 @@ level = 2
     fn resolved_ticket_reopens_on_reply_and_closes_after_silence() {
         let now: DateTime<Utc> = "2026-11-23T03:00:00Z".parse().expect("time");
         let mut t = ticket();
-        t.status = "resolved".into();
+        t.status = Status::Resolved;
         t.resolved_at = Some(now);
         let day = std::time::Duration::from_secs(86400);
         assert!(auto_close(&t, day, now + chrono::Duration::hours(23)).is_none());
         let closed = auto_close(&t, day, now + chrono::Duration::hours(24)).expect("closes");
-        assert_eq!(closed.ticket.status, "closed");
+        assert_eq!(closed.ticket.status, Status::Closed);
         let reopened = on_requester_reply(&t, now).expect("reopens");
-        assert_eq!(reopened.ticket.status, "in-progress");
+        assert_eq!(reopened.ticket.status, Status::InProgress);
         assert_eq!(reopened.ticket.resolved_at, None);
         assert!(on_requester_reply(&ticket(), now).is_none());
     }

@@ -13,6 +13,7 @@ pub mod rules;
 pub mod sla;
 
 use crate::inbound::{AutoKind, Inbound};
+use crate::model::MessageKind;
 use crate::store::Ticket;
 use crate::thread::{Match, Placement};
 
@@ -37,8 +38,8 @@ pub struct Facts {
 pub enum Action {
     /// Open a new ticket for the sender. `note` goes to the events table.
     NewTicket { note: Option<String> },
-    /// Add the message to an existing ticket as `kind` ("reply", "auto", "bounce", "own").
-    Append { ticket: i64, kind: &'static str },
+    /// Add the message to an existing ticket as `kind`.
+    Append { ticket: i64, kind: MessageKind },
     /// Keep the raw bytes aside, with the reason.
     Quarantine { reason: String },
     /// Store nothing beyond a log line (our own mail echoed back).
@@ -93,7 +94,7 @@ pub fn inbound(msg: &Inbound, placement: &Placement, facts: &Facts) -> Decision 
         return no_mail(match facts.bounce_ticket {
             Some(ticket) => Action::Append {
                 ticket,
-                kind: "bounce",
+                kind: MessageKind::Bounce,
             },
             None => Action::Quarantine {
                 reason: "bounce for no known ticket".into(),
@@ -109,7 +110,7 @@ pub fn inbound(msg: &Inbound, placement: &Placement, facts: &Facts) -> Decision 
     match placement {
         Placement::Existing { ticket, by } => {
             let kind = append_kind(msg, facts, ticket, *by);
-            if kind == "reply" && lifecycle::is_final(&ticket.status) && !facts.technician {
+            if kind == MessageKind::Reply && ticket.status.is_final() && !facts.technician {
                 // A closed ticket stays closed: the requester's new words are a new request,
                 // linked to the old one through the placement.
                 let why_not = why_not_answer(msg, facts);
@@ -143,13 +144,13 @@ pub fn inbound(msg: &Inbound, placement: &Placement, facts: &Facts) -> Decision 
     }
 }
 
-fn append_kind(msg: &Inbound, facts: &Facts, _ticket: &Ticket, _by: Match) -> &'static str {
+fn append_kind(msg: &Inbound, facts: &Facts, _ticket: &Ticket, _by: Match) -> MessageKind {
     if facts.from_helpdesk {
-        "own"
+        MessageKind::Own
     } else if msg.auto != AutoKind::Person {
-        "auto"
+        MessageKind::Auto
     } else {
-        "reply"
+        MessageKind::Reply
     }
 }
 
@@ -219,7 +220,7 @@ mod tests {
             d.action,
             Action::Append {
                 ticket: 4,
-                kind: "bounce"
+                kind: MessageKind::Bounce
             }
         );
         assert!(!d.acknowledge);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::decide::calendar::Calendar;
-use crate::store::Ticket;
+use crate::model::{Status, Ticket};
 
 /// One priority's targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,17 +25,12 @@ pub struct Targets {
 }
 
 /// Statuses during which the SLA clock stands still.
-pub fn is_paused_status(status: &str) -> bool {
-    matches!(status, "waiting" | "awaiting-approval")
+pub fn is_paused_status(status: Status) -> bool {
+    matches!(status, Status::Waiting | Status::AwaitingApproval)
 }
 
-/// Deadlines and pause state as stored on the ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Clock {
-    pub response_due: Option<DateTime<Utc>>,
-    pub resolution_due: Option<DateTime<Utc>>,
-    pub paused_at: Option<DateTime<Utc>>,
-}
+/// Deadlines and pause state as stored on the ticket (the ticket's SLA clock).
+pub use crate::model::SlaClock as Clock;
 
 fn calendar_for<'a>(cal: &'a Calendar, always: &'a Calendar, t: &Targets) -> &'a Calendar {
     if t.always_on { always } else { cal }
@@ -56,8 +51,8 @@ pub fn deadlines(start: DateTime<Utc>, t: &Targets, cal: &Calendar) -> Clock {
 /// status, resumed (deadlines moved by the paused time) on leaving it.
 pub fn on_status(
     clock: Clock,
-    from: &str,
-    to: &str,
+    from: Status,
+    to: Status,
     now: DateTime<Utc>,
     t: &Targets,
     cal: &Calendar,
@@ -131,9 +126,7 @@ pub fn due_steps(
     now: DateTime<Utc>,
     cal: &Calendar,
 ) -> Vec<Step> {
-    if clock.paused_at.is_some()
-        || matches!(ticket.status.as_str(), "resolved" | "closed" | "rejected")
-    {
+    if clock.paused_at.is_some() || ticket.status.is_done() {
         return vec![];
     }
     let always = Calendar::always(cal.tz);
@@ -184,13 +177,14 @@ mod tests {
     }
 
     fn ticket(status: &str) -> Ticket {
+        let status = status.parse().expect("a status");
         let t0 = at("2026-11-23T02:00:00Z");
         Ticket {
             id: 1,
             subject: "x".into(),
             requester_email: "r@example.test".into(),
             requester_name: None,
-            status: status.into(),
+            status,
             priority: Some("P3".into()),
             category: None,
             level: 1,
@@ -235,8 +229,8 @@ mod tests {
         // Paused at 10:00 WIB with 3h left; resumed next day 09:00 WIB -> due 12:00 WIB.
         let paused = on_status(
             c,
-            "in-progress",
-            "waiting",
+            Status::InProgress,
+            Status::Waiting,
             at("2026-11-23T03:00:00Z"),
             &P3,
             &cal,
@@ -244,8 +238,8 @@ mod tests {
         assert!(paused.paused_at.is_some());
         let resumed = on_status(
             paused,
-            "waiting",
-            "in-progress",
+            Status::Waiting,
+            Status::InProgress,
             at("2026-11-24T02:00:00Z"),
             &P3,
             &cal,

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use crate::model::Status;
 use crate::store::reports::{DigestTicket, PendingApproval, StatusEvent};
 
 /// Days in the trend chart, ending with the digest's last day.
@@ -174,8 +175,9 @@ pub fn outcome(
     }
 }
 
+/// Not yet resolved; a status unknown here (a newer Loket's) counts as open.
 pub fn is_open(status: &str) -> bool {
-    !matches!(status, "resolved" | "closed" | "rejected")
+    status.parse::<Status>().map_or(true, |s| s.is_active())
 }
 
 /// The response target of `t`.
@@ -191,7 +193,7 @@ pub fn response_outcome(t: &DigestTicket, now: DateTime<Utc>) -> Outcome {
 
 /// The resolution target of `t`: resolved, or closed without a resolution.
 pub fn resolution_outcome(t: &DigestTicket, now: DateTime<Utc>) -> Outcome {
-    let done = t.resolved_at.or(if t.status == "closed" {
+    let done = t.resolved_at.or(if t.status == Status::Closed.as_str() {
         t.closed_at
     } else {
         None
@@ -208,12 +210,12 @@ pub fn status_change(detail: &str) -> Option<(&str, &str)> {
 }
 
 fn is_resolution(detail: &str) -> bool {
-    status_change(detail).is_some_and(|(_, to)| to == "resolved")
+    status_change(detail).is_some_and(|(_, to)| to.parse() == Ok(Status::Resolved))
 }
 
 fn is_reopen(detail: &str) -> bool {
     status_change(detail).is_some_and(|(from, to)| {
-        from == "resolved" && !matches!(to, "closed" | "rejected" | "resolved")
+        from.parse() == Ok(Status::Resolved) && to.parse::<Status>().map_or(true, |s| !s.is_done())
     })
 }
 
@@ -398,7 +400,7 @@ pub fn compute(
         if let Some(i) = day_index(t.created_at) {
             trend[i].new += 1;
         }
-        if t.status == "closed" && t.closed_at.is_some_and(within) {
+        if t.status == Status::Closed.as_str() && t.closed_at.is_some_and(within) {
             activity.closed += 1;
         }
         let r = response_outcome(t, now);
@@ -582,8 +584,12 @@ fn counts(map: BTreeMap<Option<String>, usize>) -> Vec<Count> {
 
 /// Statuses in the order work moves through them; unknown ones after, alphabetically.
 fn status_order(map: BTreeMap<String, usize>) -> Vec<Count> {
-    const ORDER: &[&str] = &["new", "open", "in-progress", "waiting", "awaiting-approval"];
-    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(ORDER.len());
+    let rank = |s: &str| {
+        Status::ALL
+            .iter()
+            .position(|o| o.as_str() == s)
+            .unwrap_or(Status::ALL.len())
+    };
     let mut v: Vec<Count> = map
         .into_iter()
         .map(|(k, count)| Count {

@@ -11,6 +11,7 @@ use rusqlite::Connection;
 use super::figures::{self, Outcome, Scope, local_midnight};
 use super::view;
 use crate::config::Config;
+use crate::model::Status;
 use crate::store::reports::{self, ReportTicket};
 
 /// A calendar month in the helpdesk's time zone.
@@ -162,7 +163,7 @@ pub fn lines(rows: Vec<ReportTicket>, scope: &Scope, now: DateTime<Utc>) -> Vec<
                 t.sla_paused_at,
                 now,
             );
-            let done = t.resolved_at.or(if t.status == "closed" {
+            let done = t.resolved_at.or(if t.status == Status::Closed.as_str() {
                 t.closed_at
             } else {
                 None

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::chart;
 use super::figures::{Count, Figures, Listed, SlaLine, Target};
 use crate::config::Config;
+use crate::model::Status;
 use crate::outbound;
 
 /// Where the HTML finds the chart: `cid:` in a mail, a `data:` URI in a preview file.
@@ -84,16 +85,19 @@ pub fn date_label(lang: &str, d: NaiveDate) -> String {
 }
 
 /// A status as a manager reads it (the requester's wording says "your answer").
+/// A status a newer Loket wrote, unknown here, is shown as stored.
 pub fn status_label(lang: &str, status: &str) -> String {
-    let (id, en) = match status {
-        "new" | "open" => ("Terbuka", "Open"),
-        "in-progress" => ("Dikerjakan", "In progress"),
-        "waiting" => ("Menunggu pemohon", "Waiting for requester"),
-        "awaiting-approval" => ("Menunggu persetujuan", "Awaiting approval"),
-        "resolved" => ("Selesai", "Resolved"),
-        "closed" => ("Ditutup", "Closed"),
-        "rejected" => ("Ditolak", "Rejected"),
-        other => return other.to_string(),
+    let Ok(known) = status.parse::<Status>() else {
+        return status.to_string();
+    };
+    let (id, en) = match known {
+        Status::New | Status::Open => ("Terbuka", "Open"),
+        Status::InProgress => ("Dikerjakan", "In progress"),
+        Status::Waiting => ("Menunggu pemohon", "Waiting for requester"),
+        Status::AwaitingApproval => ("Menunggu persetujuan", "Awaiting approval"),
+        Status::Resolved => ("Selesai", "Resolved"),
+        Status::Closed => ("Ditutup", "Closed"),
+        Status::Rejected => ("Ditolak", "Rejected"),
     };
     if is_id(lang) { id } else { en }.to_string()
 }

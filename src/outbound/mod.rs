@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::inbound::{Address, Inbound};
+use crate::model::EventKind;
 use crate::store::{self, Ticket};
 use compose::{Envelope, compose, new_message_id};
 use render::Renderer;
@@ -63,7 +64,7 @@ impl Ctx<'_> {
                 "category_label": t.category.as_deref()
                     .and_then(|c| crate::decide::rules::category(self.cfg, c))
                     .map(|c| c.label.clone()),
-                "status_label": status_label(lang, &t.status),
+                "status_label": t.status.label(lang),
                 "level_label": level_label(lang, t.level),
                 "created_local": self.local_time(t.created_at),
             },
@@ -103,7 +104,7 @@ fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, mut q: Queued<'_>) -
             Some(ticket.id),
             ctx.now,
             "loket",
-            "recipients_dropped",
+            EventKind::RecipientsDropped,
             &detail,
         )?;
         tracing::warn!(
@@ -267,17 +268,13 @@ pub fn ack(
 }
 
 /// A status as the requester reads it.
+/// A stored status (a report's key) as the requester reads it; a string that names no status
+/// is shown as it is.
 pub fn status_label(lang: &str, status: &str) -> String {
-    let (id, en) = match status {
-        "new" | "open" => ("Terbuka", "Open"),
-        "in-progress" => ("Sedang dikerjakan", "In progress"),
-        "waiting" => ("Menunggu tanggapan Anda", "Waiting for your answer"),
-        "resolved" => ("Selesai", "Resolved"),
-        "closed" => ("Ditutup", "Closed"),
-        "rejected" => ("Ditolak", "Rejected"),
-        other => (other, other),
-    };
-    if lang == "id" { id } else { en }.to_string()
+    match status.parse::<crate::model::Status>() {
+        Ok(s) => s.label(lang).to_string(),
+        Err(_) => status.to_string(),
+    }
 }
 
 /// A support level as people know it.

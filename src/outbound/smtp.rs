@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::{AuthMode, Config, SaslMechanism, TlsMode};
 use crate::health::Health;
+use crate::model::EventKind;
 use crate::store;
 use crate::token::TokenSource;
 
@@ -395,7 +396,7 @@ pub async fn send_due(
                             Some(ticket),
                             clock.now(),
                             "loket",
-                            "delivery_failed",
+                            EventKind::DeliveryFailed,
                             &format!("{} to {}: {error}", mail.kind, mail.rcpt.join(", ")),
                         )?;
                     }

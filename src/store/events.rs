@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use super::{from_ms, to_ms};
+use crate::model::EventKind;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -21,13 +22,13 @@ pub fn add(
     ticket: Option<i64>,
     at: DateTime<Utc>,
     actor: &str,
-    kind: &str,
+    kind: EventKind,
     detail: &str,
 ) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO events (ticket_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![ticket, to_ms(at), actor, kind, detail])?;
+    .execute(params![ticket, to_ms(at), actor, kind.as_str(), detail])?;
     Ok(())
 }
 

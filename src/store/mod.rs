@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
-pub use tickets::Ticket;
+pub use crate::model::Ticket;
 
 /// Migrations in order; the position (1-based) is the schema version kept in `user_version`.
 const MIGRATIONS: &[(&str, &str)] = &[

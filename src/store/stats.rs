@@ -122,7 +122,7 @@ mod tests {
                     subject: "s",
                     requester_email: "a@example.test",
                     requester_name: None,
-                    status,
+                    status: status.parse().expect("a status"),
                     priority,
                     category,
                     level: 1,

@@ -5,28 +5,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{from_ms, to_ms};
+use crate::model::{SlaClock, Status};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ticket {
-    pub id: i64,
-    pub subject: String,
-    pub requester_email: String,
-    pub requester_name: Option<String>,
-    pub status: String,
-    pub priority: Option<String>,
-    pub category: Option<String>,
-    pub level: i64,
-    pub owner: Option<String>,
-    pub language: String,
-    pub parent_id: Option<i64>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub first_response_at: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub closed_at: Option<DateTime<Utc>>,
-    /// The helpdesk address it came in at, when that is a `[[mailboxes]]` one.
-    pub mailbox: Option<String>,
-}
+pub use crate::model::Ticket;
 
 /// What a new ticket starts with; the store assigns the number.
 #[derive(Debug, Clone)]
@@ -34,7 +15,7 @@ pub struct NewTicket<'a> {
     pub subject: &'a str,
     pub requester_email: &'a str,
     pub requester_name: Option<&'a str>,
-    pub status: &'a str,
+    pub status: Status,
     pub priority: Option<&'a str>,
     pub category: Option<&'a str>,
     pub level: i64,
@@ -55,7 +36,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
         subject: r.get(1)?,
         requester_email: r.get(2)?,
         requester_name: r.get(3)?,
-        status: r.get(4)?,
+        status: status_at(r, 4)?,
         priority: r.get(5)?,
         category: r.get(6)?,
         level: r.get(7)?,
@@ -82,7 +63,7 @@ pub fn insert(conn: &Connection, t: &NewTicket<'_>) -> Result<i64> {
         t.subject,
         t.requester_email,
         t.requester_name,
-        t.status,
+        t.status.as_str(),
         t.priority,
         t.category,
         t.level,
@@ -103,6 +84,14 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Ticket>> {
 }
 
 /// Newest first; `limit` keeps the listing of a large store quick.
+/// A stored status, or a clear error for one no version of Loket writes.
+fn status_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Status> {
+    let text: String = r.get(i)?;
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 pub fn list(conn: &Connection, status: Option<&str>, limit: i64) -> Result<Vec<Ticket>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM tickets WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
@@ -197,7 +186,7 @@ pub fn update(conn: &Connection, t: &Ticket, now: DateTime<Utc>) -> Result<()> {
     )?
     .execute(params![
         t.id,
-        t.status,
+        t.status.as_str(),
         t.priority,
         t.category,
         t.level,
@@ -281,13 +270,13 @@ pub fn count(conn: &Connection) -> Result<i64> {
 }
 
 /// The SLA clock of a ticket: its deadlines and whether it is paused.
-pub fn sla_clock(conn: &Connection, id: i64) -> Result<crate::decide::sla::Clock> {
+pub fn sla_clock(conn: &Connection, id: i64) -> Result<SlaClock> {
     Ok(conn
         .prepare_cached(
             "SELECT response_due_at, resolution_due_at, sla_paused_at FROM tickets WHERE id = ?1",
         )?
         .query_row([id], |r| {
-            Ok(crate::decide::sla::Clock {
+            Ok(SlaClock {
                 response_due: r.get::<_, Option<i64>>(0)?.map(from_ms),
                 resolution_due: r.get::<_, Option<i64>>(1)?.map(from_ms),
                 paused_at: r.get::<_, Option<i64>>(2)?.map(from_ms),
@@ -297,7 +286,7 @@ pub fn sla_clock(conn: &Connection, id: i64) -> Result<crate::decide::sla::Clock
         .unwrap_or_default())
 }
 
-pub fn set_sla_clock(conn: &Connection, id: i64, c: &crate::decide::sla::Clock) -> Result<()> {
+pub fn set_sla_clock(conn: &Connection, id: i64, c: &SlaClock) -> Result<()> {
     conn.prepare_cached(
         "UPDATE tickets SET response_due_at = ?2, resolution_due_at = ?3, sla_paused_at = ?4 WHERE id = ?1",
     )?
@@ -313,10 +302,7 @@ pub fn set_sla_clock(conn: &Connection, id: i64, c: &crate::decide::sla::Clock) 
 /// Tickets whose SLA clock runs (not finished, not paused) and has a deadline at or before
 /// `horizon`: the only ones that can have a warning or breach due. The scheduler passes a
 /// horizon far enough ahead to include every warning.
-pub fn sla_running(
-    conn: &Connection,
-    horizon: DateTime<Utc>,
-) -> Result<Vec<(Ticket, crate::decide::sla::Clock)>> {
+pub fn sla_running(conn: &Connection, horizon: DateTime<Utc>) -> Result<Vec<(Ticket, SlaClock)>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, response_due_at, resolution_due_at, sla_paused_at FROM tickets \
          WHERE status NOT IN ('resolved', 'closed', 'rejected') AND sla_paused_at IS NULL \
@@ -326,7 +312,7 @@ pub fn sla_running(
     let rows = stmt.query_map([to_ms(horizon)], |r| {
         Ok((
             from_row(r)?,
-            crate::decide::sla::Clock {
+            SlaClock {
                 response_due: r.get::<_, Option<i64>>(17)?.map(from_ms),
                 resolution_due: r.get::<_, Option<i64>>(18)?.map(from_ms),
                 paused_at: r.get::<_, Option<i64>>(19)?.map(from_ms),
@@ -379,7 +365,7 @@ mod tests {
                 subject: "s",
                 requester_email: "a@example.test",
                 requester_name: None,
-                status,
+                status: status.parse().expect("a status"),
                 priority: Some(prio),
                 category: cat,
                 level: 1,
