@@ -7,6 +7,7 @@ pub mod approval;
 pub mod authn;
 pub mod calendar;
 pub mod commands;
+pub mod intake;
 pub mod lifecycle;
 pub mod quote;
 pub mod rules;

@@ -3,6 +3,7 @@
 //! sender task (`smtp`) only ever sends what is committed.
 
 pub mod compose;
+pub mod labels;
 pub mod render;
 pub mod smtp;
 
@@ -17,6 +18,8 @@ use crate::model::EventKind;
 use crate::store::{self, Ticket};
 use compose::{Envelope, compose, new_message_id};
 use render::Renderer;
+// Callers name the labels here since before they had a module of their own.
+pub use labels::{human_duration, level_label, status_label};
 
 /// What every mail needs from its surroundings.
 pub struct Ctx<'a> {
@@ -268,50 +271,6 @@ pub fn ack(
 }
 
 /// A status as the requester reads it.
-/// A stored status (a report's key) as the requester reads it; a string that names no status
-/// is shown as it is.
-pub fn status_label(lang: &str, status: &str) -> String {
-    match status.parse::<crate::model::Status>() {
-        Ok(s) => s.label(lang).to_string(),
-        Err(_) => status.to_string(),
-    }
-}
-
-/// A support level as people know it.
-pub fn level_label(lang: &str, level: i64) -> String {
-    let (id, en) = match level {
-        1 => ("L1 Helpdesk", "L1 Helpdesk"),
-        2 => (
-            "L2 Infrastruktur / Pengembangan Aplikasi",
-            "L2 Infrastructure / Application Development",
-        ),
-        3 => ("L3 Pihak Ketiga", "L3 Third Party"),
-        _ => return format!("L{level}"),
-    };
-    if lang == "id" { id } else { en }.to_string()
-}
-
-/// A configured duration in words: "24 jam", "3 detik", "2 days".
-pub fn human_duration(lang: &str, d: std::time::Duration) -> String {
-    let secs = d.as_secs();
-    let (n, id, en) = if secs >= 86400 && secs.is_multiple_of(86400) {
-        (secs / 86400, "hari", "day")
-    } else if secs >= 3600 && secs.is_multiple_of(3600) {
-        (secs / 3600, "jam", "hour")
-    } else if secs >= 60 && secs.is_multiple_of(60) {
-        (secs / 60, "menit", "minute")
-    } else {
-        (secs, "detik", "second")
-    };
-    if lang == "id" {
-        format!("{n} {id}")
-    } else if n == 1 {
-        format!("{n} {en}")
-    } else {
-        format!("{n} {en}s")
-    }
-}
-
 /// The references of a mail about `ticket` that answers nothing in particular: the message
 /// that opened the conversation, so mail clients keep one thread.
 fn ticket_thread(conn: &Connection, ticket: i64) -> Result<Vec<String>> {

@@ -3,6 +3,10 @@
 //! requester's reply) and the scheduler (auto-closure), always inside the caller's transaction,
 //! so a change and its mails are committed together or not at all.
 
+pub mod messages;
+pub mod open;
+pub mod replies;
+
 use anyhow::Result;
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -12,7 +16,7 @@ use crate::decide::lifecycle::{self, Change, Known, Plan};
 use crate::decide::rules;
 use crate::decide::sla::{self, Targets};
 use crate::model::{EventKind, Status};
-use crate::outbound::{self, Ctx};
+use crate::outbound::{self, Ctx, labels};
 use crate::store::{self, Ticket};
 
 /// The priorities and categories commands are checked against.
@@ -73,7 +77,7 @@ pub fn start_sla(
 }
 
 /// An address without a display name.
-fn bare(email: &str) -> crate::inbound::Address {
+pub(crate) fn bare(email: &str) -> crate::inbound::Address {
     crate::inbound::Address {
         name: None,
         email: email.to_string(),
@@ -117,15 +121,7 @@ pub fn notify_technicians(
         return Ok(());
     }
     let (text, attachments) = request_text(conn, ticket.id)?;
-    let lang = ctx.cfg.helpdesk.language.as_str();
-    let label = match (why, lang) {
-        ("assigned", "id") => "Tiket dialihkan kepada Anda".to_string(),
-        ("assigned", _) => "Ticket assigned to you".to_string(),
-        ("escalated", "id") => format!("Tiket dieskalasi ke L{}", ticket.level),
-        ("escalated", _) => format!("Ticket escalated to L{}", ticket.level),
-        (_, "id") => "Tiket baru".to_string(),
-        _ => "New ticket".to_string(),
-    };
+    let label = labels::technician_reason(&ctx.cfg.helpdesk.language, why, ticket.level);
     outbound::to_technicians(
         conn,
         ctx,
@@ -280,12 +276,7 @@ pub fn sla_step(
         "response" => clock.response_due,
         _ => clock.resolution_due,
     };
-    let target_label = match (step.target(), lang) {
-        ("response", "id") => "respons",
-        ("response", _) => "response",
-        (_, "id") => "penyelesaian",
-        _ => "resolution",
-    };
+    let target_label = labels::sla_target(lang, step.target());
     let (kind, event) = if step.is_breach() {
         ("sla_breach", EventKind::SlaBreach)
     } else {
@@ -391,7 +382,7 @@ pub fn security_alert(
 
 /// Changes the status of `ticket` with its SLA clock and one event, without telling the
 /// requester: for steps whose own mail says it better (an approval asked for or decided).
-fn set_status_quietly(
+pub(crate) fn set_status_quietly(
     conn: &Connection,
     ctx: &Ctx<'_>,
     ticket: &Ticket,
@@ -459,140 +450,6 @@ pub fn request_approval(
         vec![bare(approver)],
     )?;
     Ok(t)
-}
-
-/// A reply from an approver of `ticket`. Only a decision that carries the pending approval's
-/// token, from that approval's approver, counts; anything else changes nothing and is logged.
-pub fn approval_reply(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    msg: &crate::inbound::Inbound,
-    sender: &str,
-) -> Result<()> {
-    use crate::decide::approval::{Decision, decision, token_in_subject, token_tag};
-    let approval = match token_in_subject(&msg.subject) {
-        Some(token) => store::approvals::by_token(conn, &token)?,
-        None => None,
-    };
-    let Some(approval) = approval.filter(|a| a.ticket_id == ticket.id) else {
-        store::events::add(
-            conn,
-            Some(ticket.id),
-            ctx.now,
-            sender,
-            EventKind::ApprovalIgnored,
-            "no valid approval code in the subject",
-        )?;
-        tracing::warn!(
-            ticket = ticket.id,
-            sender,
-            "approval answer without a valid token ignored"
-        );
-        return Ok(());
-    };
-    if approval.approver != sender {
-        store::events::add(
-            conn,
-            Some(ticket.id),
-            ctx.now,
-            sender,
-            EventKind::ApprovalIgnored,
-            &format!("code belongs to {}, not to the sender", approval.approver),
-        )?;
-        tracing::warn!(
-            ticket = ticket.id,
-            sender,
-            "approval answer from the wrong address ignored"
-        );
-        return Ok(());
-    }
-    if approval.decided_at.is_some() {
-        store::events::add(
-            conn,
-            Some(ticket.id),
-            ctx.now,
-            sender,
-            EventKind::ApprovalIgnored,
-            "code already used (replayed decision)",
-        )?;
-        tracing::warn!(
-            ticket = ticket.id,
-            sender,
-            "replayed approval answer ignored"
-        );
-        return Ok(());
-    }
-    let approver = json!({ "approver": approval.approver });
-    match decision(&msg.text) {
-        None => {
-            store::events::add(
-                conn,
-                Some(ticket.id),
-                ctx.now,
-                sender,
-                EventKind::ApprovalIgnored,
-                "no decision on the first line",
-            )?;
-            let why = if ctx.cfg.helpdesk.language == "id" {
-                "baris pertama tidak berisi SETUJU atau TOLAK."
-            } else {
-                "the first line says neither APPROVE nor REJECT."
-            };
-            outbound::to_staff(
-                conn,
-                ctx,
-                ticket,
-                "approval_refused",
-                json!({"why": why, "token_tag": token_tag(&approval.token)}),
-                vec![bare(sender)],
-            )?;
-        }
-        Some(Decision::Approved(note)) => {
-            store::approvals::decide(conn, approval.id, "approved", note.as_deref(), ctx.now)?;
-            store::events::add(
-                conn,
-                Some(ticket.id),
-                ctx.now,
-                sender,
-                EventKind::Approved,
-                note.as_deref().unwrap_or(""),
-            )?;
-            let t = set_status_quietly(conn, ctx, ticket, Status::Open, sender, Some("approved"))?;
-            outbound::to_requester(
-                conn,
-                ctx,
-                &t,
-                "approved",
-                outbound::with_extra(approver, json!({ "note": note })),
-                false,
-            )?;
-            let to = responsible(ctx.cfg, &t);
-            notify_technicians(conn, ctx, &t, &to, "new", Some("approved"))?;
-        }
-        Some(Decision::Rejected(reason)) => {
-            store::approvals::decide(conn, approval.id, "rejected", reason.as_deref(), ctx.now)?;
-            store::events::add(
-                conn,
-                Some(ticket.id),
-                ctx.now,
-                sender,
-                EventKind::ApprovalRejected,
-                reason.as_deref().unwrap_or(""),
-            )?;
-            let t = set_status_quietly(
-                conn,
-                ctx,
-                ticket,
-                Status::Rejected,
-                sender,
-                reason.as_deref(),
-            )?;
-            let note = reason.unwrap_or_else(|| "-".into());
-            outbound::to_requester(conn, ctx, &t, "rejected", json!({ "note": note }), false)?;
-        }
-    }
-    Ok(())
 }
 
 /// Reminds the approver of a decision still owed.

@@ -1,0 +1,128 @@
+//! An incoming message as it is kept on a ticket: the message row with its raw bytes, its
+//! attachments within `[limits]`, and the people it copied as participants. Shared by a new
+//! ticket (`open`) and a reply (`replies`), inside the caller's transaction.
+
+use anyhow::Result;
+use rusqlite::Connection;
+
+use crate::config::Config;
+use crate::inbound::Inbound;
+use crate::model::{EventKind, MessageKind};
+use crate::store;
+
+fn join(list: &[crate::inbound::Address]) -> String {
+    list.iter()
+        .map(|a| a.email.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Stores `msg` (with its raw bytes) on `ticket` as `kind`, and its attachments within
+/// `[limits]`: those beyond a limit are listed as dropped, never silently left out.
+pub fn store_message(
+    conn: &Connection,
+    cfg: &Config,
+    ticket: i64,
+    kind: MessageKind,
+    msg: &Inbound,
+    raw: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let id = store::messages::insert(
+        conn,
+        &store::messages::NewMessage {
+            ticket_id: ticket,
+            direction: "in",
+            kind: kind.as_str(),
+            message_id: &msg.message_id,
+            content_hash: Some(&msg.content_hash),
+            from_email: msg.from.as_ref().map(|a| a.email.as_str()),
+            from_name: msg.from.as_ref().and_then(|a| a.name.as_deref()),
+            to_list: join(&msg.to),
+            cc_list: join(&msg.cc),
+            subject: &msg.subject,
+            body: &msg.text,
+            date: msg.date,
+            now,
+            raw: Some(raw),
+        },
+    )?;
+    for (i, a) in msg.attachments.iter().enumerate() {
+        let dropped = if i as u64 >= cfg.limits.max_attachments {
+            Some(format!(
+                "beyond limits.max_attachments ({} per message)",
+                cfg.limits.max_attachments
+            ))
+        } else if a.data.len() as u64 > cfg.limits.max_attachment_bytes {
+            Some(format!(
+                "larger than limits.max_attachment_bytes ({} bytes)",
+                cfg.limits.max_attachment_bytes
+            ))
+        } else {
+            None
+        };
+        store::messages::add_attachment(
+            conn,
+            id,
+            &a.name,
+            &a.content_type,
+            &a.data,
+            dropped.as_deref(),
+        )?;
+    }
+    Ok(())
+}
+
+/// People the sender copied (To and Cc, less the helpdesk and technicians) may follow and write
+/// to the ticket. Every mail to the requester's side goes to them too, so their number is
+/// bounded: with the requester, at most `limits.max_recipients`. Those beyond it are recorded on
+/// the ticket as dropped, never silently ignored.
+pub fn add_copied_participants(
+    conn: &Connection,
+    cfg: &Config,
+    ticket: i64,
+    msg: &Inbound,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let room = usize::try_from(cfg.limits.max_recipients.saturating_sub(1)).unwrap_or(usize::MAX);
+    let mut present = store::tickets::participants(conn, ticket)?
+        .into_iter()
+        .filter(|p| p.role == "cc")
+        .count();
+    let mut dropped: Vec<&str> = Vec::new();
+    for a in msg.to.iter().chain(msg.cc.iter()) {
+        if cfg.is_helpdesk_address(&a.email) || cfg.technician(&a.email).is_some() {
+            continue;
+        }
+        if store::tickets::is_participant(conn, ticket, &a.email)? {
+            // Already on the ticket: this only fills in a missing name.
+            store::tickets::add_participant(conn, ticket, &a.email, a.name.as_deref(), "cc")?;
+            continue;
+        }
+        if present >= room {
+            if !dropped.contains(&a.email.as_str()) {
+                dropped.push(&a.email);
+            }
+            continue;
+        }
+        store::tickets::add_participant(conn, ticket, &a.email, a.name.as_deref(), "cc")?;
+        present += 1;
+    }
+    if !dropped.is_empty() {
+        let detail = crate::outbound::dropped_recipients(&dropped, cfg.limits.max_recipients);
+        store::events::add(
+            conn,
+            Some(ticket),
+            now,
+            "loket",
+            EventKind::RecipientsDropped,
+            &detail,
+        )?;
+        tracing::warn!(
+            ticket,
+            dropped = dropped.len(),
+            "copied addresses beyond limits.max_recipients not added"
+        );
+    }
+    Ok(())
+}

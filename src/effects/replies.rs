@@ -1,0 +1,311 @@
+//! A message added to an existing ticket, and what it causes by who wrote it: a technician's
+//! commands and answer to the requester, an approver's decision, or the requester's (or a
+//! copied person's) new words for the technicians. Inside the caller's transaction.
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+use serde_json::json;
+
+use super::messages::{add_copied_participants, store_message};
+use crate::config::Technician;
+use crate::decide::{authn, commands, lifecycle, quote};
+use crate::inbound::Inbound;
+use crate::model::{EventKind, MessageKind, Status, Ticket};
+use crate::outbound::{self, Ctx, labels};
+use crate::store;
+
+/// Stores `msg` on ticket `ticket` as `kind`; a person's reply then acts by who wrote it.
+pub fn append(
+    tx: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: i64,
+    kind: MessageKind,
+    msg: &Inbound,
+    raw: &[u8],
+) -> Result<()> {
+    let (cfg, now) = (ctx.cfg, ctx.now);
+    let technician = authn::technician(cfg, msg);
+    store_message(tx, cfg, ticket, kind, msg, raw, now)?;
+    if kind == MessageKind::Reply && technician.is_none() {
+        add_copied_participants(tx, cfg, ticket, msg, now)?;
+    }
+    let actor = msg
+        .from
+        .as_ref()
+        .map(|a| a.email.as_str())
+        .unwrap_or("unknown");
+    store::events::add(tx, Some(ticket), now, actor, kind.event(), &msg.subject)?;
+    store::tickets::touch(tx, ticket, now)?;
+    if kind == MessageKind::Reply {
+        let current = store::tickets::get(tx, ticket)?.context("ticket of a reply")?;
+        let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("");
+        match technician {
+            Some(tech) => technician_reply(tx, ctx, &current, msg, tech)?,
+            None if sender != current.requester_email
+                && store::approvals::is_approver(tx, ticket, sender)? =>
+            {
+                approval_reply(tx, ctx, &current, msg, sender)?
+            }
+            None => requester_reply(tx, ctx, &current, msg)?,
+        }
+    }
+    tracing::info!(ticket, kind = kind.as_str(), "message added to ticket");
+    Ok(())
+}
+
+/// A technician's mail on a ticket: commands first (all or nothing), then their new text to the
+/// requester. A reply whose commands fail changes nothing and relays nothing; the technician is
+/// told what was wrong.
+fn technician_reply(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    msg: &Inbound,
+    tech: &Technician,
+) -> Result<()> {
+    let parsed = commands::parse(&msg.text);
+    let known = super::known(ctx.cfg);
+    let mut errors: Vec<String> = parsed
+        .invalid
+        .iter()
+        .map(|i| format!("{}: {}", i.line, i.problem))
+        .collect();
+    let plan = if errors.is_empty() {
+        match lifecycle::apply(ticket, tech, &parsed.commands, &known, ctx.now) {
+            Ok(plan) => Some(plan),
+            Err(e) => {
+                errors = e;
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let Some(mut plan) = plan else {
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            &tech.email,
+            EventKind::CommandsRefused,
+            &errors.join("; "),
+        )?;
+        outbound::to_technicians(
+            conn,
+            ctx,
+            ticket,
+            "command_error",
+            serde_json::json!({"errors": errors, "author": super::person(Some(&tech.name), &tech.email)}),
+            &[tech],
+        )?;
+        tracing::info!(ticket = ticket.id, technician = %tech.email, "technician commands refused");
+        return Ok(());
+    };
+
+    let text = quote::new_text(&parsed.rest);
+    let answered = !text.is_empty()
+        || plan
+            .changes
+            .iter()
+            .any(|c| matches!(c, lifecycle::Change::Status { .. }));
+    if answered && plan.ticket.first_response_at.is_none() {
+        plan.ticket.first_response_at = Some(ctx.now);
+    }
+    if !text.is_empty() && plan.ticket.owner.is_none() {
+        // The first technician to answer an unowned ticket takes it.
+        plan.changes.insert(
+            0,
+            lifecycle::Change::Owner {
+                from: None,
+                to: Some(tech.email.clone()),
+            },
+        );
+        plan.ticket.owner = Some(tech.email.clone());
+    }
+    if !text.is_empty() {
+        outbound::to_requester(
+            conn,
+            ctx,
+            &plan.ticket,
+            "relay",
+            serde_json::json!({"text": text, "author": super::person(Some(&tech.name), &tech.email)}),
+            true,
+        )?;
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            &tech.email,
+            EventKind::Relayed,
+            "",
+        )?;
+    }
+    super::commit(conn, ctx, ticket, &plan, &tech.email, Some(tech))?;
+    Ok(())
+}
+
+/// The requester (or someone they copied) wrote again: a resolved ticket reopens, and the
+/// technicians in charge get the new text.
+fn requester_reply(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, msg: &Inbound) -> Result<()> {
+    let sender = msg.from.as_ref().context("a reply has a sender")?;
+    let mut current = ticket.clone();
+    let mut reopened = false;
+    if let Some(plan) = lifecycle::on_requester_reply(ticket, ctx.now) {
+        reopened = ticket.status == Status::Resolved;
+        super::commit(conn, ctx, ticket, &plan, &sender.email, None)?;
+        current = plan.ticket;
+    }
+    let to = super::responsible(ctx.cfg, &current);
+    let attachments: Vec<&str> = msg.attachments.iter().map(|a| a.name.as_str()).collect();
+    outbound::to_technicians(
+        conn,
+        ctx,
+        &current,
+        "tech_reply",
+        serde_json::json!({
+            "text": quote::new_text(&msg.text),
+            "author": super::person(sender.name.as_deref(), &sender.email),
+            "reopened": reopened,
+            "attachments": attachments,
+        }),
+        &to,
+    )?;
+    Ok(())
+}
+
+/// A reply from an approver of `ticket`. Only a decision that carries the pending approval's
+/// token, from that approval's approver, counts; anything else changes nothing and is logged.
+fn approval_reply(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    msg: &crate::inbound::Inbound,
+    sender: &str,
+) -> Result<()> {
+    use crate::decide::approval::{Decision, decision, token_in_subject, token_tag};
+    let approval = match token_in_subject(&msg.subject) {
+        Some(token) => store::approvals::by_token(conn, &token)?,
+        None => None,
+    };
+    let Some(approval) = approval.filter(|a| a.ticket_id == ticket.id) else {
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            sender,
+            EventKind::ApprovalIgnored,
+            "no valid approval code in the subject",
+        )?;
+        tracing::warn!(
+            ticket = ticket.id,
+            sender,
+            "approval answer without a valid token ignored"
+        );
+        return Ok(());
+    };
+    if approval.approver != sender {
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            sender,
+            EventKind::ApprovalIgnored,
+            &format!("code belongs to {}, not to the sender", approval.approver),
+        )?;
+        tracing::warn!(
+            ticket = ticket.id,
+            sender,
+            "approval answer from the wrong address ignored"
+        );
+        return Ok(());
+    }
+    if approval.decided_at.is_some() {
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            sender,
+            EventKind::ApprovalIgnored,
+            "code already used (replayed decision)",
+        )?;
+        tracing::warn!(
+            ticket = ticket.id,
+            sender,
+            "replayed approval answer ignored"
+        );
+        return Ok(());
+    }
+    let approver = json!({ "approver": approval.approver });
+    match decision(&msg.text) {
+        None => {
+            store::events::add(
+                conn,
+                Some(ticket.id),
+                ctx.now,
+                sender,
+                EventKind::ApprovalIgnored,
+                "no decision on the first line",
+            )?;
+            let why = labels::approval_without_decision(&ctx.cfg.helpdesk.language);
+            outbound::to_staff(
+                conn,
+                ctx,
+                ticket,
+                "approval_refused",
+                json!({"why": why, "token_tag": token_tag(&approval.token)}),
+                vec![super::bare(sender)],
+            )?;
+        }
+        Some(Decision::Approved(note)) => {
+            store::approvals::decide(conn, approval.id, "approved", note.as_deref(), ctx.now)?;
+            store::events::add(
+                conn,
+                Some(ticket.id),
+                ctx.now,
+                sender,
+                EventKind::Approved,
+                note.as_deref().unwrap_or(""),
+            )?;
+            let t = super::set_status_quietly(
+                conn,
+                ctx,
+                ticket,
+                Status::Open,
+                sender,
+                Some("approved"),
+            )?;
+            outbound::to_requester(
+                conn,
+                ctx,
+                &t,
+                "approved",
+                outbound::with_extra(approver, json!({ "note": note })),
+                false,
+            )?;
+            let to = super::responsible(ctx.cfg, &t);
+            super::notify_technicians(conn, ctx, &t, &to, "new", Some("approved"))?;
+        }
+        Some(Decision::Rejected(reason)) => {
+            store::approvals::decide(conn, approval.id, "rejected", reason.as_deref(), ctx.now)?;
+            store::events::add(
+                conn,
+                Some(ticket.id),
+                ctx.now,
+                sender,
+                EventKind::ApprovalRejected,
+                reason.as_deref().unwrap_or(""),
+            )?;
+            let t = super::set_status_quietly(
+                conn,
+                ctx,
+                ticket,
+                Status::Rejected,
+                sender,
+                reason.as_deref(),
+            )?;
+            let note = reason.unwrap_or_else(|| "-".into());
+            outbound::to_requester(conn, ctx, &t, "rejected", json!({ "note": note }), false)?;
+        }
+    }
+    Ok(())
+}

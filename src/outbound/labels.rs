@@ -1,0 +1,93 @@
+//! Every word of Bahasa Indonesia or English that Loket writes from Rust rather than from a
+//! template: labels put into template data (statuses, levels, durations, why a technician is
+//! told) and the few texts stored on a ticket. A new language is added here and in
+//! `templates/`, nowhere else.
+
+/// Whether `lang` is Indonesian (anything else reads English).
+fn is_id(lang: &str) -> bool {
+    lang == "id"
+}
+
+/// The subject of a ticket whose mail had none.
+pub fn no_subject(lang: &str) -> &'static str {
+    if is_id(lang) {
+        "(tanpa subjek)"
+    } else {
+        "(no subject)"
+    }
+}
+
+/// Why technicians hear of a ticket (`tech_new`): `why` is "assigned", "escalated" or "new".
+pub fn technician_reason(lang: &str, why: &str, level: i64) -> String {
+    match (why, is_id(lang)) {
+        ("assigned", true) => "Tiket dialihkan kepada Anda".to_string(),
+        ("assigned", false) => "Ticket assigned to you".to_string(),
+        ("escalated", true) => format!("Tiket dieskalasi ke L{level}"),
+        ("escalated", false) => format!("Ticket escalated to L{level}"),
+        (_, true) => "Tiket baru".to_string(),
+        (_, false) => "New ticket".to_string(),
+    }
+}
+
+/// An SLA target ("response" or "resolution") in words.
+pub fn sla_target(lang: &str, target: &str) -> &'static str {
+    match (target, is_id(lang)) {
+        ("response", true) => "respons",
+        ("response", false) => "response",
+        (_, true) => "penyelesaian",
+        (_, false) => "resolution",
+    }
+}
+
+/// Why an approver's answer decided nothing.
+pub fn approval_without_decision(lang: &str) -> &'static str {
+    if is_id(lang) {
+        "baris pertama tidak berisi SETUJU atau TOLAK."
+    } else {
+        "the first line says neither APPROVE nor REJECT."
+    }
+}
+
+/// A stored status (a report's key) as the requester reads it; a string that names no status
+/// is shown as it is.
+pub fn status_label(lang: &str, status: &str) -> String {
+    match status.parse::<crate::model::Status>() {
+        Ok(s) => s.label(lang).to_string(),
+        Err(_) => status.to_string(),
+    }
+}
+
+/// A support level as people know it.
+pub fn level_label(lang: &str, level: i64) -> String {
+    let (id, en) = match level {
+        1 => ("L1 Helpdesk", "L1 Helpdesk"),
+        2 => (
+            "L2 Infrastruktur / Pengembangan Aplikasi",
+            "L2 Infrastructure / Application Development",
+        ),
+        3 => ("L3 Pihak Ketiga", "L3 Third Party"),
+        _ => return format!("L{level}"),
+    };
+    if lang == "id" { id } else { en }.to_string()
+}
+
+/// A configured duration in words: "24 jam", "3 detik", "2 days".
+pub fn human_duration(lang: &str, d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (n, id, en) = if secs >= 86400 && secs.is_multiple_of(86400) {
+        (secs / 86400, "hari", "day")
+    } else if secs >= 3600 && secs.is_multiple_of(3600) {
+        (secs / 3600, "jam", "hour")
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        (secs / 60, "menit", "minute")
+    } else {
+        (secs, "detik", "second")
+    };
+    if lang == "id" {
+        format!("{n} {id}")
+    } else if n == 1 {
+        format!("{n} {en}")
+    } else {
+        format!("{n} {en}s")
+    }
+}
