@@ -1,7 +1,17 @@
-//! One message through the whole inbound path: parse, thread, decide, then one SQLite
-//! transaction that writes the ticket change, its events, its outgoing mail and the mailbox
-//! progress together. Either all of it is committed or none of it is, which is what lets the
-//! IMAP task mark a message processed only after its commit.
+//! One message through the whole inbound path, in eight steps (`process_in`):
+//!
+//! 1. limits   `[limits]` on the raw bytes: too large is quarantined whole
+//! 2. parse    `inbound::parse`: raw bytes -> `Inbound`; not mail is quarantined whole
+//! 3. dedupe   a message stored before changes nothing
+//! 4. locate   `thread::locate`: which ticket (tag, references), and may this sender write to it
+//! 5. facts    what the store knows: our own Message-ID, a bounce's ticket, recent acks
+//! 6. decide   `decide::inbound`: new ticket, append, quarantine or ignore; pure
+//! 7. apply    `effects::open` / `effects::replies`: rows, events and mails of the decision
+//! 8. progress the mailbox's UID state, so the IMAP task flags only what is committed
+//!
+//! All of it runs in the caller's transaction, several messages to one commit
+//! (`process_batch`): either a message's ticket change, events, outgoing mail and mailbox
+//! progress are committed together or none of them is.
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, TransactionBehavior};
@@ -248,43 +258,17 @@ fn process_guarded(conn: &Connection, env: &Env, raw: &[u8], source: &Source) ->
 /// mailbox progress, or (on `Err`) something the caller must roll back.
 fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Result<Outcome> {
     let cfg = &env.cfg;
-    let header_len = parse::header_block_len(raw);
-    if raw.len() as u64 > cfg.limits.max_message_bytes {
+    // 1. limits, 2. parse: what fails either is kept whole, with the reason.
+    let refused = |reason: &str, message_id: Option<&str>| {
         let hash = hex::encode(Sha256::digest(raw));
-        let reason = format!(
-            "message too large ({} bytes, limits.max_message_bytes is {})",
-            raw.len(),
-            cfg.limits.max_message_bytes
-        );
-        // Its Message-ID, for `loket quarantine list`, when the header block alone is within
-        // its own limit (the parser never sees more than that).
-        let message_id = (header_len as u64 <= cfg.limits.max_header_bytes)
-            .then(|| parse::header_block_message_id(&raw[..header_len]))
-            .flatten();
-        return quarantine(
-            conn,
-            env,
-            source,
-            raw,
-            &reason,
-            message_id.as_deref(),
-            &hash,
-        );
-    }
-    if header_len as u64 > cfg.limits.max_header_bytes {
-        let hash = hex::encode(Sha256::digest(raw));
-        let reason = format!(
-            "header block too large ({header_len} bytes, limits.max_header_bytes is {})",
-            cfg.limits.max_header_bytes
-        );
-        return quarantine(conn, env, source, raw, &reason, None, &hash);
+        quarantine(conn, env, source, raw, reason, message_id, &hash)
+    };
+    if let Some((reason, message_id)) = over_limits(cfg, raw) {
+        return refused(&reason, message_id.as_deref());
     }
     let msg = match parse::parse(raw) {
         Ok(m) => m,
-        Err(refusal) => {
-            let hash = hex::encode(Sha256::digest(raw));
-            return quarantine(conn, env, source, raw, &refusal.to_string(), None, &hash);
-        }
+        Err(refusal) => return refused(&refusal.to_string(), None),
     };
     let span =
         tracing::info_span!("message", source = %source.label(), message_id = %msg.message_id);
@@ -293,16 +277,21 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
     let now = env.clock.now();
     // Every write below goes to the caller's transaction.
     let tx = conn;
+    // 3. dedupe: a message stored before (a redelivery, a rescan) changes nothing.
     if store::messages::is_duplicate(tx, &msg.message_id, &msg.content_hash)? {
         record_progress(tx, source)?;
         tracing::info!("duplicate delivery, already stored");
         return Ok(Outcome::Duplicate);
     }
 
+    // 4. locate, 5. facts, 6. decide: which ticket, what the store knows of the sender, and
+    // what happens, decided without writing anything.
     let placement = thread::locate(tx, cfg, &msg)?;
     let facts = facts(tx, cfg, &msg, now)?;
     let decision = decide::inbound(&msg, &placement, &facts);
     let ctx = env.ctx(now);
+
+    // 7. apply: `effects` writes what was decided, with its events and mails.
 
     let outcome = match decision.action {
         Action::Quarantine { reason } => {
@@ -356,8 +345,36 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
             Outcome::Appended { ticket, kind }
         }
     };
+    // 8. progress: the mailbox moves past this message in the same transaction.
     record_progress(tx, source)?;
     Ok(outcome)
+}
+
+/// Why `raw` is over `[limits]` (whole message, header block), with its Message-ID when the
+/// header block alone is within its own limit (the parser never sees more than that), for
+/// `loket quarantine list`.
+fn over_limits(cfg: &Config, raw: &[u8]) -> Option<(String, Option<String>)> {
+    let header_len = parse::header_block_len(raw);
+    let header_ok = header_len as u64 <= cfg.limits.max_header_bytes;
+    if raw.len() as u64 > cfg.limits.max_message_bytes {
+        let reason = format!(
+            "message too large ({} bytes, limits.max_message_bytes is {})",
+            raw.len(),
+            cfg.limits.max_message_bytes
+        );
+        let message_id = header_ok
+            .then(|| parse::header_block_message_id(&raw[..header_len]))
+            .flatten();
+        return Some((reason, message_id));
+    }
+    if !header_ok {
+        let reason = format!(
+            "header block too large ({header_len} bytes, limits.max_header_bytes is {})",
+            cfg.limits.max_header_bytes
+        );
+        return Some((reason, None));
+    }
+    None
 }
 
 fn facts(

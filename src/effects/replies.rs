@@ -179,72 +179,62 @@ fn approval_reply(
     conn: &Connection,
     ctx: &Ctx<'_>,
     ticket: &Ticket,
-    msg: &crate::inbound::Inbound,
+    msg: &Inbound,
     sender: &str,
 ) -> Result<()> {
     use crate::decide::approval::{Decision, decision, token_in_subject, token_tag};
+    // An answer that decides nothing: on the ticket's events and in the log, nothing else.
+    let ignored = |why: &str, log: &str| -> Result<()> {
+        store::events::add(
+            conn,
+            Some(ticket.id),
+            ctx.now,
+            sender,
+            EventKind::ApprovalIgnored,
+            why,
+        )?;
+        tracing::warn!(ticket = ticket.id, sender, "{log}");
+        Ok(())
+    };
     let approval = match token_in_subject(&msg.subject) {
         Some(token) => store::approvals::by_token(conn, &token)?,
         None => None,
     };
     let Some(approval) = approval.filter(|a| a.ticket_id == ticket.id) else {
-        store::events::add(
-            conn,
-            Some(ticket.id),
-            ctx.now,
-            sender,
-            EventKind::ApprovalIgnored,
+        return ignored(
             "no valid approval code in the subject",
-        )?;
-        tracing::warn!(
-            ticket = ticket.id,
-            sender,
-            "approval answer without a valid token ignored"
+            "approval answer without a valid token ignored",
         );
-        return Ok(());
     };
     if approval.approver != sender {
-        store::events::add(
-            conn,
-            Some(ticket.id),
-            ctx.now,
-            sender,
-            EventKind::ApprovalIgnored,
+        return ignored(
             &format!("code belongs to {}, not to the sender", approval.approver),
-        )?;
-        tracing::warn!(
-            ticket = ticket.id,
-            sender,
-            "approval answer from the wrong address ignored"
+            "approval answer from the wrong address ignored",
         );
-        return Ok(());
     }
     if approval.decided_at.is_some() {
-        store::events::add(
-            conn,
-            Some(ticket.id),
-            ctx.now,
-            sender,
-            EventKind::ApprovalIgnored,
+        return ignored(
             "code already used (replayed decision)",
-        )?;
-        tracing::warn!(
-            ticket = ticket.id,
-            sender,
-            "replayed approval answer ignored"
+            "replayed approval answer ignored",
         );
-        return Ok(());
     }
-    let approver = json!({ "approver": approval.approver });
+    // The decision, its event and the ticket's new status, in that order.
+    let settle = |verdict: &str, event: EventKind, status: Status, note: Option<&str>| {
+        store::approvals::decide(conn, approval.id, verdict, note, ctx.now)?;
+        let detail = note.unwrap_or("");
+        store::events::add(conn, Some(ticket.id), ctx.now, sender, event, detail)?;
+        let quiet_note = if status == Status::Open {
+            Some("approved")
+        } else {
+            note
+        };
+        super::set_status_quietly(conn, ctx, ticket, status, sender, quiet_note)
+    };
     match decision(&msg.text) {
         None => {
-            store::events::add(
-                conn,
-                Some(ticket.id),
-                ctx.now,
-                sender,
-                EventKind::ApprovalIgnored,
+            ignored(
                 "no decision on the first line",
+                "approval answer without a decision ignored",
             )?;
             let why = labels::approval_without_decision(&ctx.cfg.helpdesk.language);
             outbound::to_staff(
@@ -257,23 +247,13 @@ fn approval_reply(
             )?;
         }
         Some(Decision::Approved(note)) => {
-            store::approvals::decide(conn, approval.id, "approved", note.as_deref(), ctx.now)?;
-            store::events::add(
-                conn,
-                Some(ticket.id),
-                ctx.now,
-                sender,
+            let t = settle(
+                "approved",
                 EventKind::Approved,
-                note.as_deref().unwrap_or(""),
-            )?;
-            let t = super::set_status_quietly(
-                conn,
-                ctx,
-                ticket,
                 Status::Open,
-                sender,
-                Some("approved"),
+                note.as_deref(),
             )?;
+            let approver = json!({ "approver": approval.approver });
             outbound::to_requester(
                 conn,
                 ctx,
@@ -286,23 +266,8 @@ fn approval_reply(
             super::notify_technicians(conn, ctx, &t, &to, "new", Some("approved"))?;
         }
         Some(Decision::Rejected(reason)) => {
-            store::approvals::decide(conn, approval.id, "rejected", reason.as_deref(), ctx.now)?;
-            store::events::add(
-                conn,
-                Some(ticket.id),
-                ctx.now,
-                sender,
-                EventKind::ApprovalRejected,
-                reason.as_deref().unwrap_or(""),
-            )?;
-            let t = super::set_status_quietly(
-                conn,
-                ctx,
-                ticket,
-                Status::Rejected,
-                sender,
-                reason.as_deref(),
-            )?;
+            let rejected = (EventKind::ApprovalRejected, Status::Rejected);
+            let t = settle("rejected", rejected.0, rejected.1, reason.as_deref())?;
             let note = reason.unwrap_or_else(|| "-".into());
             outbound::to_requester(conn, ctx, &t, "rejected", json!({ "note": note }), false)?;
         }
