@@ -64,3 +64,36 @@ pub fn clock_at(rfc3339: &str) -> std::sync::Arc<crate::clock::ManualClock> {
         rfc3339.parse().expect("an RFC 3339 time"),
     ))
 }
+
+/// `[[technicians]]` tables for `(email, name, level)`, all categories.
+pub fn technicians(list: &[(&str, &str, u8)]) -> String {
+    list.iter()
+        .map(|(email, name, level)| {
+            format!("[[technicians]]\nemail = \"{email}\"\nname = \"{name}\"\nlevel = {level}\n")
+        })
+        .collect()
+}
+
+/// A ticket as stored: #7, open, P3 at level 1, from Rina, created 23 Nov 2026 09:00 WIB.
+pub fn ticket(status: crate::model::Status) -> crate::model::Ticket {
+    let t0 = "2026-11-23T02:00:00Z".parse().expect("an RFC 3339 time");
+    crate::model::Ticket {
+        id: 7,
+        subject: "Printer".into(),
+        requester_email: "rina@example.test".into(),
+        requester_name: None,
+        status,
+        priority: Some("P3".into()),
+        category: None,
+        level: 1,
+        owner: None,
+        language: "id".into(),
+        parent_id: None,
+        created_at: t0,
+        updated_at: t0,
+        first_response_at: None,
+        resolved_at: None,
+        closed_at: None,
+        mailbox: None,
+    }
+}

@@ -160,23 +160,19 @@ mod tests {
     use crate::pipeline::{Source, process};
 
     fn env(clock: Arc<ManualClock>) -> Env {
-        let cfg = crate::fixtures::config(
-            "helpdesk@example.test",
+        let extra = format!(
             r#"
 [lifecycle]
 auto_close_after = "24h"
 [escalation]
 managers = ["boss@example.test"]
-[[technicians]]
-email = "budi@example.test"
-name = "Budi"
-[[technicians]]
-email = "sari@example.test"
-name = "Sari"
-level = 2
-"#,
-        )
-        .expect("config");
+{}"#,
+            crate::fixtures::technicians(&[
+                ("budi@example.test", "Budi", 1),
+                ("sari@example.test", "Sari", 2)
+            ])
+        );
+        let cfg = crate::fixtures::config("helpdesk@example.test", &extra).expect("config");
         crate::fixtures::env(cfg, clock)
     }
 

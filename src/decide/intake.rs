@@ -124,16 +124,12 @@ mod tests {
         Ok(None)
     }
 
-    const TECHS: &str = r#"
-[lifecycle]
-assignment = "round-robin"
-[[technicians]]
-email = "budi@example.test"
-name = "Budi"
-[[technicians]]
-email = "sari@example.test"
-name = "Sari"
-"#;
+    fn techs() -> String {
+        fixtures::technicians(&[
+            ("budi@example.test", "Budi", 1),
+            ("sari@example.test", "Sari", 1),
+        ])
+    }
 
     #[test]
     fn tags_leave_the_subject_and_the_helpdesk_address_answers() {
@@ -155,7 +151,7 @@ name = "Sari"
 
     #[test]
     fn round_robin_takes_the_turn_after_the_last() {
-        let cfg = cfg(TECHS);
+        let cfg = cfg(&techs());
         let last = || Ok::<_, std::convert::Infallible>(Some("budi@example.test".to_string()));
         let i =
             Intake::decide(&cfg, &msg("Printer"), "rina@example.test", None, None, last).unwrap();
@@ -169,7 +165,8 @@ name = "Sari"
     #[test]
     fn turn_is_not_looked_up_when_a_rule_names_the_owner() {
         let cfg = cfg(&format!(
-            "{TECHS}\n[[rules]]\nsubject_any = [\"vpn\"]\nassignee = \"budi@example.test\"\n"
+            "{}\n[[rules]]\nsubject_any = [\"vpn\"]\nassignee = \"budi@example.test\"\n",
+            techs()
         ));
         let asked = || -> Result<Option<String>, String> { Err("must not be asked".into()) };
         let i = Intake::decide(

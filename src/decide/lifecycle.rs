@@ -334,26 +334,7 @@ level = 2
     }
 
     fn ticket() -> Ticket {
-        let t0 = "2026-11-23T02:00:00Z".parse().expect("time");
-        Ticket {
-            id: 7,
-            subject: "Printer".into(),
-            requester_email: "rina@example.test".into(),
-            requester_name: None,
-            status: Status::Open,
-            priority: Some("P3".into()),
-            category: None,
-            level: 1,
-            owner: None,
-            language: "id".into(),
-            parent_id: None,
-            created_at: t0,
-            updated_at: t0,
-            first_response_at: None,
-            resolved_at: None,
-            closed_at: None,
-            mailbox: None,
-        }
+        crate::fixtures::ticket(Status::Open)
     }
 
     fn known(cfg: &Config) -> Known<'_> {

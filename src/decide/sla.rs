@@ -177,27 +177,7 @@ mod tests {
     }
 
     fn ticket(status: &str) -> Ticket {
-        let status = status.parse().expect("a status");
-        let t0 = at("2026-11-23T02:00:00Z");
-        Ticket {
-            id: 1,
-            subject: "x".into(),
-            requester_email: "r@example.test".into(),
-            requester_name: None,
-            status,
-            priority: Some("P3".into()),
-            category: None,
-            level: 1,
-            owner: None,
-            language: "id".into(),
-            parent_id: None,
-            created_at: t0,
-            updated_at: t0,
-            first_response_at: None,
-            resolved_at: None,
-            closed_at: None,
-            mailbox: None,
-        }
+        crate::fixtures::ticket(status.parse().expect("a status"))
     }
 
     const P3: Targets = Targets {

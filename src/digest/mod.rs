@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::config::{Config, Manager};
 use crate::env::Env;
 use crate::inbound::Address;
+use crate::outbound::MailKind;
 use crate::outbound::compose::{Attached, Inline};
 use crate::outbound::render::{Rendered, Renderer};
 use crate::outbound::{self, Ctx};
@@ -36,8 +37,8 @@ pub const DIGEST_JOB: &str = "digest";
 /// `job_runs.job` of the monthly recap; its period is the month it reports ("2026-11").
 pub const MONTHLY_JOB: &str = "monthly";
 /// Mail kinds (templates) of the two.
-pub const DIGEST_KIND: &str = "digest";
-pub const MONTHLY_KIND: &str = "digest_monthly";
+pub const DIGEST_KIND: MailKind = MailKind::Digest;
+pub const MONTHLY_KIND: MailKind = MailKind::DigestMonthly;
 
 /// Everything one digest date needs from the store, for every scope: read once, counted per
 /// manager.
@@ -146,7 +147,7 @@ pub fn build(
         &view::ChartRef { src },
     );
     let rendered = renderer
-        .render(DIGEST_KIND, lang, &data)
+        .render(DIGEST_KIND.name(), lang, &data)
         .context("rendering the digest")?;
     Ok(Digest {
         figures,

@@ -9,13 +9,13 @@ pub mod replies;
 
 use anyhow::Result;
 use rusqlite::Connection;
-use serde_json::{Value, json};
 
 use crate::config::{Config, Technician};
 use crate::decide::lifecycle::{self, Change, Known, Plan};
 use crate::decide::rules;
 use crate::decide::sla::{self, Targets};
 use crate::model::{EventKind, Status};
+use crate::outbound::mails::{self, NewFor};
 use crate::outbound::{self, Ctx, labels};
 use crate::store::{self, Ticket};
 
@@ -76,14 +76,6 @@ pub fn start_sla(
     store::tickets::set_sla_clock(conn, ticket.id, &clock)
 }
 
-/// An address without a display name.
-pub(crate) fn bare(email: &str) -> crate::inbound::Address {
-    crate::inbound::Address {
-        name: None,
-        email: email.to_string(),
-    }
-}
-
 /// Who hears about a ticket among technicians: its owner, or the technicians of its level and
 /// category when nobody owns it.
 pub fn responsible<'c>(cfg: &'c Config, ticket: &Ticket) -> Vec<&'c Technician> {
@@ -114,22 +106,14 @@ pub fn notify_technicians(
     ctx: &Ctx<'_>,
     ticket: &Ticket,
     to: &[&Technician],
-    why: &str,
+    why: NewFor,
     reason: Option<&str>,
 ) -> Result<()> {
     if to.is_empty() {
         return Ok(());
     }
     let (text, attachments) = request_text(conn, ticket.id)?;
-    let label = labels::technician_reason(&ctx.cfg.helpdesk.language, why, ticket.level);
-    outbound::to_technicians(
-        conn,
-        ctx,
-        ticket,
-        "tech_new",
-        json!({"reason_label": label, "reason": reason, "text": text, "attachments": attachments}),
-        to,
-    )?;
+    mails::tech_new(conn, ctx, ticket, to, why, reason, (&text, &attachments))?;
     Ok(())
 }
 
@@ -152,7 +136,6 @@ pub fn commit(
         .changes
         .iter()
         .any(|c| matches!(c, Change::Level { .. }));
-    let author_json = author.map(|a| json!({"name": a.name, "email": a.email}));
     for change in &plan.changes {
         let (kind, detail) = change.event();
         store::events::add(conn, Some(t.id), ctx.now, actor, kind, &detail)?;
@@ -166,33 +149,7 @@ pub fn commit(
                         store::tickets::set_sla_clock(conn, t.id, &next)?;
                     }
                 }
-                let lang = t.language.as_str();
-                let (mail, extra) = match to {
-                    Status::Resolved => (
-                        "resolved",
-                        json!({
-                            "note": note,
-                            "author": author_json,
-                            "auto_close": outbound::human_duration(lang, cfg.lifecycle.auto_close_after),
-                        }),
-                    ),
-                    Status::Closed => ("closed", json!({ "note": note })),
-                    Status::Rejected => ("rejected", json!({ "note": note })),
-                    _ => (
-                        "status",
-                        json!({
-                            "note": note,
-                            "waiting": *to == Status::Waiting,
-                            "change": {
-                                "from": from,
-                                "to": to,
-                                "from_label": from.label(lang),
-                                "to_label": to.label(lang),
-                            },
-                        }),
-                    ),
-                };
-                outbound::to_requester(conn, ctx, t, mail, extra, false)?;
+                mails::status_changed(conn, ctx, t, (*from, *to), note.as_deref(), author)?;
             }
             Change::Owner { to, .. } => {
                 // An escalation clears the owner; the level mail already says who handles it.
@@ -202,24 +159,24 @@ pub fn commit(
                 let name = to
                     .as_deref()
                     .map(|o| cfg.technician(o).map_or(o, |tech| tech.name.as_str()));
-                outbound::to_requester(
-                    conn,
-                    ctx,
-                    t,
-                    "owner",
-                    json!({"owner": {"name": name}}),
-                    false,
-                )?;
+                mails::owner(conn, ctx, t, name)?;
                 if let Some(tech) = to.as_deref().and_then(|o| cfg.technician(o)) {
                     if author.is_none_or(|a| a.email != tech.email) {
-                        notify_technicians(conn, ctx, t, &[tech], "assigned", None)?;
+                        notify_technicians(conn, ctx, t, &[tech], NewFor::Assigned, None)?;
                     }
                 }
             }
             Change::Level { reason, .. } => {
-                outbound::to_requester(conn, ctx, t, "level", json!({ "reason": reason }), false)?;
+                mails::level(conn, ctx, t, reason.as_deref())?;
                 let level_techs = lifecycle::candidates(cfg, t.level, t.category.as_deref());
-                notify_technicians(conn, ctx, t, &level_techs, "escalated", reason.as_deref())?;
+                notify_technicians(
+                    conn,
+                    ctx,
+                    t,
+                    &level_techs,
+                    NewFor::Escalated,
+                    reason.as_deref(),
+                )?;
             }
             Change::Note(text) => {
                 let mut to = responsible(cfg, t);
@@ -232,14 +189,7 @@ pub fn commit(
                     }
                 }
                 to.retain(|tech| author.is_none_or(|a| a.email != tech.email));
-                outbound::to_technicians(
-                    conn,
-                    ctx,
-                    t,
-                    "tech_note",
-                    json!({"text": text, "author": author_json}),
-                    &to,
-                )?;
+                mails::tech_note(conn, ctx, t, &to, text, author)?;
             }
             Change::Cc(address) => {
                 store::tickets::add_participant(conn, t.id, address, None, "cc")?;
@@ -253,11 +203,6 @@ pub fn commit(
         }
     }
     Ok(())
-}
-
-/// Extra template values for a mail that quotes someone.
-pub fn person(name: Option<&str>, email: &str) -> Value {
-    json!({"name": name.unwrap_or(email), "email": email})
 }
 
 /// What an SLA step causes. A warning tells whoever is responsible; a breach tells them too and
@@ -277,10 +222,10 @@ pub fn sla_step(
         _ => clock.resolution_due,
     };
     let target_label = labels::sla_target(lang, step.target());
-    let (kind, event) = if step.is_breach() {
-        ("sla_breach", EventKind::SlaBreach)
+    let event = if step.is_breach() {
+        EventKind::SlaBreach
     } else {
-        ("sla_warning", EventKind::SlaWarning)
+        EventKind::SlaWarning
     };
     store::events::add(
         conn,
@@ -296,17 +241,18 @@ pub fn sla_step(
         let left = due
             .map(|d| cfg.calendar().between(ctx.now, d))
             .unwrap_or_default();
-        outbound::to_technicians(
+        // Whole minutes, at least one: "3 jam 59 menit", never "59 detik".
+        let left = std::time::Duration::from_secs(left.as_secs().max(60) / 60 * 60);
+        let left = outbound::human_duration(lang, left);
+        let due_local = due_local.as_deref();
+        mails::sla_warning(
             conn,
             ctx,
             ticket,
-            kind,
-            json!({
-                "target_label": target_label,
-                "due_local": due_local,
-                "left": outbound::human_duration(lang, std::time::Duration::from_secs(left.as_secs().max(60) / 60 * 60)),
-            }),
             &responsible,
+            target_label,
+            due_local,
+            &left,
         )?;
         return Ok(());
     }
@@ -329,16 +275,16 @@ pub fn sla_step(
         }
         escalated = Some(Plan { ticket: t, changes });
     }
-    let extra = json!({
-        "target_label": target_label,
-        "due_local": due_local,
-        "text": text,
-        "escalated_to": escalated.as_ref().map(|p| outbound::level_label(lang, p.ticket.level)),
-    });
-    outbound::to_technicians(conn, ctx, ticket, kind, extra.clone(), &responsible)?;
-    if step == sla::Step::ResolutionBreach {
-        outbound::to_staff(conn, ctx, ticket, kind, extra, managers(cfg))?;
-    }
+    let breach = mails::Breach {
+        target_label,
+        due_local,
+        text: &text,
+        escalated_to: escalated
+            .as_ref()
+            .map(|p| outbound::level_label(lang, p.ticket.level)),
+    };
+    let managers = (step == sla::Step::ResolutionBreach).then(|| managers(cfg));
+    mails::sla_breach(conn, ctx, ticket, &responsible, managers, &breach)?;
     if let Some(plan) = escalated {
         commit(conn, ctx, ticket, &plan, "loket", None)?;
     }
@@ -354,13 +300,6 @@ pub fn security_alert(
     rules: &str,
 ) -> Result<()> {
     let (text, attachments) = request_text(conn, ticket.id)?;
-    let to = ctx
-        .cfg
-        .escalation
-        .security
-        .iter()
-        .map(|a| bare(a))
-        .collect();
     store::events::add(
         conn,
         Some(ticket.id),
@@ -369,14 +308,7 @@ pub fn security_alert(
         EventKind::SecurityAlert,
         rules,
     )?;
-    outbound::to_staff(
-        conn,
-        ctx,
-        ticket,
-        "security_alert",
-        json!({"text": text, "attachments": attachments, "rules": rules}),
-        to,
-    )?;
+    mails::security_alert(conn, ctx, ticket, (&text, &attachments), rules)?;
     Ok(())
 }
 
@@ -437,18 +369,8 @@ pub fn request_approval(
         approver,
     )?;
     let (text, attachments) = request_text(conn, t.id)?;
-    outbound::to_staff(
-        conn,
-        ctx,
-        &t,
-        "approval_request",
-        json!({
-            "token_tag": crate::decide::approval::token_tag(&token),
-            "text": text,
-            "attachments": attachments,
-        }),
-        vec![bare(approver)],
-    )?;
+    let token_tag = crate::decide::approval::token_tag(&token);
+    mails::approval_request(conn, ctx, &t, approver, &token_tag, (&text, &attachments))?;
     Ok(t)
 }
 
@@ -468,18 +390,8 @@ pub fn approval_reminder(
         &approval.approver,
     )?;
     let (text, _) = request_text(conn, ticket.id)?;
-    outbound::to_staff(
-        conn,
-        ctx,
-        ticket,
-        "approval_reminder",
-        json!({
-            "token_tag": crate::decide::approval::token_tag(&approval.token),
-            "text": text,
-            "requested_local": ctx.local_time(approval.requested_at),
-        }),
-        vec![bare(&approval.approver)],
-    )?;
+    let token_tag = crate::decide::approval::token_tag(&approval.token);
+    mails::approval_reminder(conn, ctx, ticket, approval, &token_tag, &text)?;
     Ok(())
 }
 
@@ -498,16 +410,6 @@ pub fn approval_overdue(
         EventKind::ApprovalOverdue,
         &approval.approver,
     )?;
-    outbound::to_staff(
-        conn,
-        ctx,
-        ticket,
-        "approval_overdue",
-        json!({
-            "approver": approval.approver,
-            "requested_local": ctx.local_time(approval.requested_at),
-        }),
-        managers(ctx.cfg),
-    )?;
+    mails::approval_overdue(conn, ctx, ticket, approval, managers(ctx.cfg))?;
     Ok(())
 }

@@ -6,13 +6,13 @@
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
-use serde_json::json;
 
 use super::messages::{add_copied_participants, store_message};
 use crate::decide::intake::Intake;
 use crate::inbound::{Address, Inbound};
 use crate::model::{EventKind, MessageKind, Status, Ticket};
-use crate::outbound::{self, Ctx, labels};
+use crate::outbound::mails::{self, NewFor};
+use crate::outbound::{Ctx, labels};
 use crate::store;
 
 /// What the pipeline decided besides the ticket itself.
@@ -69,7 +69,7 @@ pub fn open_ticket(
         Some(a) => {
             super::request_approval(tx, ctx, &ticket, a)?;
         }
-        None => super::notify_technicians(tx, ctx, &ticket, &intake.candidates, "new", None)?,
+        None => super::notify_technicians(tx, ctx, &ticket, &intake.candidates, NewFor::New, None)?,
     }
     tracing::info!(ticket = id, acknowledged, priority = %class.priority, category = ?class.category, "ticket created");
     Ok((id, acknowledged))
@@ -174,14 +174,7 @@ fn acknowledge(
 ) -> Result<bool> {
     let id = ticket.id;
     let clock = store::tickets::sla_clock(tx, id)?;
-    let extra = json!({
-        "sla": {
-            "response_local": clock.response_due.map(|t| ctx.local_time(t)),
-            "resolution_local": clock.resolution_due.map(|t| ctx.local_time(t)),
-        },
-        "approval": approver.map(|a| json!({"approver": a})),
-    });
-    match outbound::ack(tx, ctx, ticket, msg, extra) {
+    match mails::ack(tx, ctx, ticket, msg, &clock, approver) {
         Ok(_) => {
             store::events::add(
                 tx,

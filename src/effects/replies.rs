@@ -4,14 +4,14 @@
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
-use serde_json::json;
 
 use super::messages::{add_copied_participants, store_message};
 use crate::config::Technician;
 use crate::decide::{authn, commands, lifecycle, quote};
 use crate::inbound::Inbound;
 use crate::model::{EventKind, MessageKind, Status, Ticket};
-use crate::outbound::{self, Ctx, labels};
+use crate::outbound::mails::{self, NewFor};
+use crate::outbound::{Ctx, labels};
 use crate::store;
 
 /// Stores `msg` on ticket `ticket` as `kind`; a person's reply then acts by who wrote it.
@@ -90,14 +90,7 @@ fn technician_reply(
             EventKind::CommandsRefused,
             &errors.join("; "),
         )?;
-        outbound::to_technicians(
-            conn,
-            ctx,
-            ticket,
-            "command_error",
-            serde_json::json!({"errors": errors, "author": super::person(Some(&tech.name), &tech.email)}),
-            &[tech],
-        )?;
+        mails::command_error(conn, ctx, ticket, &errors, tech)?;
         tracing::info!(ticket = ticket.id, technician = %tech.email, "technician commands refused");
         return Ok(());
     };
@@ -123,14 +116,7 @@ fn technician_reply(
         plan.ticket.owner = Some(tech.email.clone());
     }
     if !text.is_empty() {
-        outbound::to_requester(
-            conn,
-            ctx,
-            &plan.ticket,
-            "relay",
-            serde_json::json!({"text": text, "author": super::person(Some(&tech.name), &tech.email)}),
-            true,
-        )?;
+        mails::relay(conn, ctx, &plan.ticket, &text, tech)?;
         store::events::add(
             conn,
             Some(ticket.id),
@@ -157,18 +143,16 @@ fn requester_reply(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, msg: &Inbo
     }
     let to = super::responsible(ctx.cfg, &current);
     let attachments: Vec<&str> = msg.attachments.iter().map(|a| a.name.as_str()).collect();
-    outbound::to_technicians(
+    let text = quote::new_text(&msg.text);
+    mails::tech_reply(
         conn,
         ctx,
         &current,
-        "tech_reply",
-        serde_json::json!({
-            "text": quote::new_text(&msg.text),
-            "author": super::person(sender.name.as_deref(), &sender.email),
-            "reopened": reopened,
-            "attachments": attachments,
-        }),
         &to,
+        sender,
+        &text,
+        reopened,
+        &attachments,
     )?;
     Ok(())
 }
@@ -237,14 +221,8 @@ fn approval_reply(
                 "approval answer without a decision ignored",
             )?;
             let why = labels::approval_without_decision(&ctx.cfg.helpdesk.language);
-            outbound::to_staff(
-                conn,
-                ctx,
-                ticket,
-                "approval_refused",
-                json!({"why": why, "token_tag": token_tag(&approval.token)}),
-                vec![super::bare(sender)],
-            )?;
+            let token_tag = token_tag(&approval.token);
+            mails::approval_refused(conn, ctx, ticket, sender, why, &token_tag)?;
         }
         Some(Decision::Approved(note)) => {
             let t = settle(
@@ -253,23 +231,15 @@ fn approval_reply(
                 Status::Open,
                 note.as_deref(),
             )?;
-            let approver = json!({ "approver": approval.approver });
-            outbound::to_requester(
-                conn,
-                ctx,
-                &t,
-                "approved",
-                outbound::with_extra(approver, json!({ "note": note })),
-                false,
-            )?;
+            mails::approved(conn, ctx, &t, &approval.approver, note.as_deref())?;
             let to = super::responsible(ctx.cfg, &t);
-            super::notify_technicians(conn, ctx, &t, &to, "new", Some("approved"))?;
+            super::notify_technicians(conn, ctx, &t, &to, NewFor::New, Some("approved"))?;
         }
         Some(Decision::Rejected(reason)) => {
             let rejected = (EventKind::ApprovalRejected, Status::Rejected);
             let t = settle("rejected", rejected.0, rejected.1, reason.as_deref())?;
             let note = reason.unwrap_or_else(|| "-".into());
-            outbound::to_requester(conn, ctx, &t, "rejected", json!({ "note": note }), false)?;
+            mails::rejected(conn, ctx, &t, &note)?;
         }
     }
     Ok(())

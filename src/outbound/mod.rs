@@ -1,9 +1,11 @@
-//! Everything that leaves Loket. One small function per kind of mail renders its template,
-//! composes the bytes and writes them to the outbox, inside the caller's transaction; the
-//! sender task (`smtp`) only ever sends what is committed.
+//! Everything that leaves Loket. `mails` has one function per kind of mail (its template and
+//! the shape of its data); this module renders it, composes the bytes and writes them to the
+//! outbox inside the caller's transaction, and the sender task (`smtp`) only ever sends what is
+//! committed. `labels` holds every word Rust writes into a mail.
 
 pub mod compose;
 pub mod labels;
+pub mod mails;
 pub mod render;
 pub mod smtp;
 
@@ -20,6 +22,7 @@ use compose::{Envelope, compose, new_message_id};
 use render::Renderer;
 // Callers name the labels here since before they had a module of their own.
 pub use labels::{human_duration, level_label, status_label};
+pub use mails::MailKind;
 
 /// What every mail needs from its surroundings.
 pub struct Ctx<'a> {
@@ -82,7 +85,7 @@ impl Ctx<'_> {
 
 /// One mail to queue about a ticket.
 struct Queued<'a> {
-    kind: &'a str,
+    kind: MailKind,
     lang: &'a str,
     data: Value,
     to: Vec<Address>,
@@ -99,7 +102,7 @@ fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, mut q: Queued<'_>) -
         let emails: Vec<&str> = dropped.iter().map(|a| a.email.as_str()).collect();
         let detail = format!(
             "{} mail: {}",
-            q.kind,
+            q.kind.name(),
             dropped_recipients(&emails, ctx.cfg.limits.max_recipients)
         );
         store::events::add(
@@ -112,12 +115,12 @@ fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, mut q: Queued<'_>) -
         )?;
         tracing::warn!(
             ticket = ticket.id,
-            kind = q.kind,
+            kind = q.kind.name(),
             dropped = dropped.len(),
             "recipients beyond limits.max_recipients not mailed"
         );
     }
-    let rendered = ctx.renderer.render(q.kind, q.lang, &q.data)?;
+    let rendered = ctx.renderer.render(q.kind.name(), q.lang, &q.data)?;
     let tag = ctx.tag(ticket.id);
     // The tag is what threads the answer back; an override template that forgets it still
     // gets it.
@@ -153,7 +156,7 @@ fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, mut q: Queued<'_>) -
         &store::messages::NewMessage {
             ticket_id: ticket.id,
             direction: "out",
-            kind: q.kind,
+            kind: q.kind.name(),
             message_id: &composed.message_id,
             content_hash: None,
             from_email: Some(from_email),
@@ -171,7 +174,7 @@ fn queue(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, mut q: Queued<'_>) -
         conn,
         &store::outbox::NewMail {
             ticket_id: Some(ticket.id),
-            kind: q.kind,
+            kind: q.kind.name(),
             message_id: &composed.message_id,
             envelope_from: &composed.envelope_from,
             rcpt: &rcpt,
@@ -243,7 +246,7 @@ fn thread_of(msg: &Inbound) -> Vec<String> {
 
 /// The acknowledgement of a new ticket, to its requester. `extra` adds template values (the
 /// priority's label and the SLA deadlines).
-pub fn ack(
+pub(crate) fn ack(
     conn: &Connection,
     ctx: &Ctx<'_>,
     ticket: &Ticket,
@@ -259,7 +262,7 @@ pub fn ack(
         ctx,
         ticket,
         Queued {
-            kind: "ack",
+            kind: MailKind::Ack,
             lang: &ticket.language,
             data: with_extra(ctx.ticket_data(ticket, &ticket.language), extra),
             to: vec![to],
@@ -290,11 +293,11 @@ pub fn with_extra(mut data: Value, extra: Value) -> Value {
 
 /// A mail about `ticket` to its requester (and, with `with_cc`, to the people they copied), in
 /// the ticket's language.
-pub fn to_requester(
+fn to_requester(
     conn: &Connection,
     ctx: &Ctx<'_>,
     ticket: &Ticket,
-    kind: &str,
+    kind: MailKind,
     extra: Value,
     with_cc: bool,
 ) -> Result<i64> {
@@ -314,8 +317,19 @@ pub fn to_requester(
     } else {
         vec![]
     };
+    in_thread(conn, ctx, ticket, (kind, &ticket.language), extra, (to, cc))
+}
+
+/// Queues a mail about `ticket` in its thread (In-Reply-To the message that opened it).
+fn in_thread(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    (kind, lang): (MailKind, &str),
+    extra: Value,
+    (to, cc): (Vec<Address>, Vec<Address>),
+) -> Result<i64> {
     let references = ticket_thread(conn, ticket.id)?;
-    let lang = ticket.language.as_str();
     queue(
         conn,
         ctx,
@@ -334,11 +348,11 @@ pub fn to_requester(
 
 /// A mail about `ticket` to technicians, in the helpdesk's language. Nothing is queued when
 /// `to` is empty.
-pub fn to_technicians(
+fn to_technicians(
     conn: &Connection,
     ctx: &Ctx<'_>,
     ticket: &Ticket,
-    kind: &str,
+    kind: MailKind,
     extra: Value,
     to: &[&crate::config::Technician],
 ) -> Result<Option<i64>> {
@@ -354,34 +368,19 @@ pub fn to_technicians(
 
 /// A mail about `ticket` to people inside the organisation (technicians, managers, the IT
 /// head), in the helpdesk's language. Nothing is queued when `to` is empty.
-pub fn to_staff(
+fn to_staff(
     conn: &Connection,
     ctx: &Ctx<'_>,
     ticket: &Ticket,
-    kind: &str,
+    kind: MailKind,
     extra: Value,
     to: Vec<Address>,
 ) -> Result<Option<i64>> {
     if to.is_empty() {
         return Ok(None);
     }
-    let references = ticket_thread(conn, ticket.id)?;
     let lang = ctx.cfg.helpdesk.language.as_str();
-    queue(
-        conn,
-        ctx,
-        ticket,
-        Queued {
-            kind,
-            lang,
-            data: with_extra(ctx.ticket_data(ticket, lang), extra),
-            to,
-            cc: vec![],
-            in_reply_to: references.first().map(String::as_str),
-            references: references.clone(),
-        },
-    )
-    .map(Some)
+    in_thread(conn, ctx, ticket, (kind, lang), extra, (to, vec![])).map(Some)
 }
 
 /// A mail about no ticket to people inside the organisation (the managers' digest and monthly
@@ -392,19 +391,19 @@ pub fn to_staff(
 pub fn queue_report(
     conn: &Connection,
     ctx: &Ctx<'_>,
-    kind: &str,
+    kind: MailKind,
     lang: &str,
     data: &Value,
     to: &[Address],
     inline: &[compose::Inline<'_>],
     attachments: &[compose::Attached<'_>],
 ) -> Result<i64> {
-    let rendered = ctx.renderer.render(kind, lang, data)?;
+    let rendered = ctx.renderer.render(kind.name(), lang, data)?;
     let mut to = to.to_vec();
     let dropped = cap_recipients(&mut to, &mut Vec::new(), ctx.cfg.limits.max_recipients);
     if !dropped.is_empty() {
         tracing::warn!(
-            kind,
+            kind = kind.name(),
             dropped = dropped.len(),
             "report recipients beyond limits.max_recipients not mailed"
         );
@@ -429,7 +428,7 @@ pub fn queue_report(
         conn,
         &store::outbox::NewMail {
             ticket_id: None,
-            kind,
+            kind: kind.name(),
             message_id: &composed.message_id,
             envelope_from: &composed.envelope_from,
             rcpt: &composed.rcpt.join(","),

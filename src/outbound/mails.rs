@@ -1,0 +1,418 @@
+//! The mail contract: one function per kind of mail about a ticket. Each owns its template
+//! (`MailKind`) and the shape of the data its template reads, so a caller says what happened
+//! ("relay this text from Budi") and never passes a template name or a loose JSON blob. All of
+//! them write to the outbox inside the caller's transaction; none sends anything.
+
+use anyhow::Result;
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+use super::{Ctx, labels, to_requester, to_staff, to_technicians};
+use crate::config::Technician;
+use crate::inbound::{Address, Inbound};
+use crate::model::{SlaClock, Status, Ticket};
+use crate::store::approvals::Approval;
+
+/// Every kind of mail Loket writes; its template is `templates/<lang>/<name>.*.hbs`, and the
+/// outbox row's `kind` is the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    Ack,
+    Relay,
+    TechNew,
+    TechReply,
+    TechNote,
+    CommandError,
+    Status,
+    Owner,
+    Level,
+    Resolved,
+    Closed,
+    Rejected,
+    SecurityAlert,
+    SlaWarning,
+    SlaBreach,
+    ApprovalRequest,
+    ApprovalReminder,
+    ApprovalOverdue,
+    ApprovalRefused,
+    Approved,
+    Digest,
+    DigestMonthly,
+}
+
+impl MailKind {
+    /// The template's name and the outbox's `kind`.
+    pub fn name(self) -> &'static str {
+        use MailKind::*;
+        match self {
+            Ack => "ack",
+            Relay => "relay",
+            TechNew => "tech_new",
+            TechReply => "tech_reply",
+            TechNote => "tech_note",
+            CommandError => "command_error",
+            Status => "status",
+            Owner => "owner",
+            Level => "level",
+            Resolved => "resolved",
+            Closed => "closed",
+            Rejected => "rejected",
+            SecurityAlert => "security_alert",
+            SlaWarning => "sla_warning",
+            SlaBreach => "sla_breach",
+            ApprovalRequest => "approval_request",
+            ApprovalReminder => "approval_reminder",
+            ApprovalOverdue => "approval_overdue",
+            ApprovalRefused => "approval_refused",
+            Approved => "approved",
+            Digest => "digest",
+            DigestMonthly => "digest_monthly",
+        }
+    }
+}
+
+/// A person as templates show them: the name, or the address when there is none.
+fn person(name: Option<&str>, email: &str) -> Value {
+    json!({"name": name.unwrap_or(email), "email": email})
+}
+
+fn technician(t: &Technician) -> Value {
+    person(Some(&t.name), &t.email)
+}
+
+/// An address without a display name.
+pub fn bare(email: &str) -> Address {
+    Address {
+        name: None,
+        email: email.to_string(),
+    }
+}
+
+// ---- to the requester -------------------------------------------------------------------
+
+/// The acknowledgement of a new ticket, with its SLA deadlines and the approver it waits for.
+pub fn ack(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    msg: &Inbound,
+    sla: &SlaClock,
+    approver: Option<&str>,
+) -> Result<i64> {
+    let extra = json!({
+        "sla": {
+            "response_local": sla.response_due.map(|t| ctx.local_time(t)),
+            "resolution_local": sla.resolution_due.map(|t| ctx.local_time(t)),
+        },
+        "approval": approver.map(|a| json!({"approver": a})),
+    });
+    super::ack(conn, ctx, ticket, msg, extra)
+}
+
+/// A technician's answer, without the quoted history, to the requester and the people copied.
+pub fn relay(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    text: &str,
+    author: &Technician,
+) -> Result<i64> {
+    let data = json!({"text": text, "author": technician(author)});
+    to_requester(conn, ctx, ticket, MailKind::Relay, data, true)
+}
+
+/// A status change: its own mail for resolved, closed and rejected, the general one else.
+pub fn status_changed(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    (from, to): (Status, Status),
+    note: Option<&str>,
+    author: Option<&Technician>,
+) -> Result<i64> {
+    let lang = ticket.language.as_str();
+    let (kind, data) = match to {
+        Status::Resolved => (
+            MailKind::Resolved,
+            json!({
+                "note": note,
+                "author": author.map(technician),
+                "auto_close": labels::human_duration(lang, ctx.cfg.lifecycle.auto_close_after),
+            }),
+        ),
+        Status::Closed => (MailKind::Closed, json!({ "note": note })),
+        Status::Rejected => (MailKind::Rejected, json!({ "note": note })),
+        _ => (
+            MailKind::Status,
+            json!({
+                "note": note,
+                "waiting": to == Status::Waiting,
+                "change": {
+                    "from": from,
+                    "to": to,
+                    "from_label": from.label(lang),
+                    "to_label": to.label(lang),
+                },
+            }),
+        ),
+    };
+    to_requester(conn, ctx, ticket, kind, data, false)
+}
+
+/// Who handles the ticket now (`None`: nobody yet).
+pub fn owner(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, name: Option<&str>) -> Result<i64> {
+    let data = json!({"owner": {"name": name}});
+    to_requester(conn, ctx, ticket, MailKind::Owner, data, false)
+}
+
+/// The ticket moved to another support level.
+pub fn level(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    reason: Option<&str>,
+) -> Result<i64> {
+    let data = json!({ "reason": reason });
+    to_requester(conn, ctx, ticket, MailKind::Level, data, false)
+}
+
+/// The approver agreed: the ticket is open for the technicians.
+pub fn approved(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    approver: &str,
+    note: Option<&str>,
+) -> Result<i64> {
+    let data = json!({"approver": approver, "note": note});
+    to_requester(conn, ctx, ticket, MailKind::Approved, data, false)
+}
+
+/// The approver refused (`note` is their reason, or "-").
+pub fn rejected(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, note: &str) -> Result<i64> {
+    let data = json!({ "note": note });
+    to_requester(conn, ctx, ticket, MailKind::Rejected, data, false)
+}
+
+// ---- to technicians ---------------------------------------------------------------------
+
+/// Why technicians hear of a ticket that is new to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewFor {
+    New,
+    Assigned,
+    Escalated,
+}
+
+/// A ticket new to `to`: the requester's words and attachments, and why they hear of it.
+#[allow(clippy::too_many_arguments)]
+pub fn tech_new(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    to: &[&Technician],
+    why: NewFor,
+    reason: Option<&str>,
+    (text, attachments): (&str, &[String]),
+) -> Result<Option<i64>> {
+    let word = match why {
+        NewFor::New => "new",
+        NewFor::Assigned => "assigned",
+        NewFor::Escalated => "escalated",
+    };
+    let label = labels::technician_reason(&ctx.cfg.helpdesk.language, word, ticket.level);
+    let data = json!({
+        "reason_label": label,
+        "reason": reason,
+        "text": text,
+        "attachments": attachments,
+    });
+    to_technicians(conn, ctx, ticket, MailKind::TechNew, data, to)
+}
+
+/// The requester (or someone copied) wrote again; `reopened` when that reopened the ticket.
+#[allow(clippy::too_many_arguments)]
+pub fn tech_reply(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    to: &[&Technician],
+    author: &Address,
+    text: &str,
+    reopened: bool,
+    attachments: &[&str],
+) -> Result<Option<i64>> {
+    let data = json!({
+        "text": text,
+        "author": person(author.name.as_deref(), &author.email),
+        "reopened": reopened,
+        "attachments": attachments,
+    });
+    to_technicians(conn, ctx, ticket, MailKind::TechReply, data, to)
+}
+
+/// An internal note, for the other technicians.
+pub fn tech_note(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    to: &[&Technician],
+    text: &str,
+    author: Option<&Technician>,
+) -> Result<Option<i64>> {
+    let author = author.map(|a| json!({"name": a.name, "email": a.email}));
+    let data = json!({"text": text, "author": author});
+    to_technicians(conn, ctx, ticket, MailKind::TechNote, data, to)
+}
+
+/// A technician's commands were refused, each error with its line; nothing was changed.
+pub fn command_error(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    errors: &[String],
+    tech: &Technician,
+) -> Result<Option<i64>> {
+    let data = json!({"errors": errors, "author": technician(tech)});
+    to_technicians(conn, ctx, ticket, MailKind::CommandError, data, &[tech])
+}
+
+/// An SLA deadline is near: `left` is the working time left, in words.
+pub fn sla_warning(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    to: &[&Technician],
+    target_label: &str,
+    due_local: Option<&str>,
+    left: &str,
+) -> Result<Option<i64>> {
+    let data = json!({"target_label": target_label, "due_local": due_local, "left": left});
+    to_technicians(conn, ctx, ticket, MailKind::SlaWarning, data, to)
+}
+
+/// What an SLA breach mail says, to the technicians and, for a resolution target, the managers.
+pub struct Breach<'a> {
+    pub target_label: &'a str,
+    pub due_local: Option<String>,
+    pub text: &'a str,
+    /// The level it was escalated to, in words (none at the last level).
+    pub escalated_to: Option<String>,
+}
+
+/// An SLA deadline passed: to `to`, and to `managers` when they must hear of it too.
+pub fn sla_breach(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    to: &[&Technician],
+    managers: Option<Vec<Address>>,
+    b: &Breach<'_>,
+) -> Result<()> {
+    let data = json!({
+        "target_label": b.target_label,
+        "due_local": b.due_local,
+        "text": b.text,
+        "escalated_to": b.escalated_to,
+    });
+    to_technicians(conn, ctx, ticket, MailKind::SlaBreach, data.clone(), to)?;
+    if let Some(managers) = managers {
+        to_staff(conn, ctx, ticket, MailKind::SlaBreach, data, managers)?;
+    }
+    Ok(())
+}
+
+// ---- to other staff ---------------------------------------------------------------------
+
+/// A ticket a rule marked for immediate escalation, to the IT head (`escalation.security`).
+pub fn security_alert(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    (text, attachments): (&str, &[String]),
+    rules: &str,
+) -> Result<Option<i64>> {
+    let to = ctx
+        .cfg
+        .escalation
+        .security
+        .iter()
+        .map(|a| bare(a))
+        .collect();
+    let data = json!({"text": text, "attachments": attachments, "rules": rules});
+    to_staff(conn, ctx, ticket, MailKind::SecurityAlert, data, to)
+}
+
+/// Asks `approver` to answer SETUJU or TOLAK; `token_tag` goes in the subject.
+pub fn approval_request(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    approver: &str,
+    token_tag: &str,
+    (text, attachments): (&str, &[String]),
+) -> Result<Option<i64>> {
+    let data = json!({"token_tag": token_tag, "text": text, "attachments": attachments});
+    to_staff(
+        conn,
+        ctx,
+        ticket,
+        MailKind::ApprovalRequest,
+        data,
+        vec![bare(approver)],
+    )
+}
+
+/// Reminds the approver of a decision still owed.
+pub fn approval_reminder(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    approval: &Approval,
+    token_tag: &str,
+    text: &str,
+) -> Result<Option<i64>> {
+    let data = json!({
+        "token_tag": token_tag,
+        "text": text,
+        "requested_local": ctx.local_time(approval.requested_at),
+    });
+    let to = vec![bare(&approval.approver)];
+    to_staff(conn, ctx, ticket, MailKind::ApprovalReminder, data, to)
+}
+
+/// Tells `managers` that an approval is overdue despite a reminder.
+pub fn approval_overdue(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    approval: &Approval,
+    managers: Vec<Address>,
+) -> Result<Option<i64>> {
+    let data = json!({
+        "approver": approval.approver,
+        "requested_local": ctx.local_time(approval.requested_at),
+    });
+    to_staff(conn, ctx, ticket, MailKind::ApprovalOverdue, data, managers)
+}
+
+/// Tells an approver that their answer decided nothing, and why.
+pub fn approval_refused(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    approver: &str,
+    why: &str,
+    token_tag: &str,
+) -> Result<Option<i64>> {
+    let data = json!({"why": why, "token_tag": token_tag});
+    to_staff(
+        conn,
+        ctx,
+        ticket,
+        MailKind::ApprovalRefused,
+        data,
+        vec![bare(approver)],
+    )
+}
