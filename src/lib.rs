@@ -1,17 +1,38 @@
-//! Loket: an e-mail driven IT helpdesk. Mail flows one way:
+//! Loket: an e-mail driven IT helpdesk. Mail flows one way, and so do the imports:
 //!
 //! ```text
-//! mailbox (inbound::imap, or `loket ingest`)
-//!   -> parse     inbound::parse: raw bytes -> Inbound
-//!   -> thread    thread: which ticket, and may this sender write to it
-//!   -> decide    decide: what happens, pure functions
-//!   -> store     pipeline + store: one transaction with ticket, events, outbox, mailbox state
-//!   -> outbox    outbound::smtp: sends committed mail, retries until accepted
-//! scheduler (auto-closure) -> decide::lifecycle -> effects -> store -> outbox
+//! inbound::imap  IMAP session (IDLE/poll, UIDs); hands each fetched batch to
+//!   -> ingest     the ingest driver: write gate, commits, retries, quarantine after 3 tries,
+//!                 outbox backpressure; wakes the sender after each commit
+//!   -> pipeline   one message in eight steps, inside the driver's transaction:
+//!        inbound::parse   raw bytes -> Inbound (mail-parser does the MIME work)
+//!        thread           which ticket (tag, In-Reply-To/References), may the sender write
+//!        decide           what happens: loops, commands, intake, lifecycle, SLA; pure
+//!        effects          rows, events and mails of the decision (open, replies, messages)
+//!        outbound::mails  one function per kind of mail, rendered into the outbox table
+//!   -> outbound::smtp     the sender task: sends committed mail, retries until accepted
+//! scheduler (auto-closure, SLA steps, approvals, digest) -> decide -> effects -> outbox
+//! `loket ingest` (MDA mode) enters at pipeline::process with one message.
 //! ```
 //!
-//! `decide` holds the helpdesk's knowledge as pure functions (loops, commands, lifecycle, quote
-//! stripping); `effects` turns the changes it decides into ticket rows, events and mails.
+//! To follow a new request from IMAP to its sent acknowledgement: `inbound::imap::fetch_new`
+//! fetches it and calls `ingest`, which runs `pipeline::process_batch`; `pipeline::process_in`
+//! parses it, `thread::locate` finds no ticket, `decide::inbound` says `NewTicket`,
+//! `decide::intake::Intake::decide` picks category, priority, owner and approver,
+//! `effects::open::open_ticket` writes the ticket and calls `outbound::mails::ack`, which
+//! renders `templates/<lang>/ack.*` into the outbox row; after the commit the IMAP task flags
+//! the message `\Seen`, and `outbound::smtp` sends the row and marks it sent.
+//!
+//! Layers, lowest first; a module imports only from layers below it:
+//! - `model` (Ticket, Status, EventKind, MessageKind, SlaClock), `clock`, `net`
+//! - `config` (every section's schema and validation), `store` (SQL, one file per table family)
+//! - `decide` (pure), `inbound` (parse)
+//! - `thread`, `outbound` (mails, labels, render, compose, smtp), `effects`, `env`
+//! - `pipeline`, `ingest`, `inbound::imap`, `scheduler`, `digest`
+//! - `daemon`, `admin`, `cli`, `metrics`, `health`
+//!
+//! `fixtures` holds test and benchmark set-up (configs, environments, tickets); the daemon
+//! never uses it.
 
 pub mod admin;
 pub mod cli;

@@ -4,87 +4,17 @@
 //! who copies a tag into a subject
 //! cannot add text to someone else's ticket.
 
-use std::sync::{Arc, Mutex};
-
 use anyhow::Result;
-use regex::Regex;
 use rusqlite::Connection;
 
 use crate::config::Config;
 use crate::inbound::Inbound;
 use crate::store::{self, Ticket};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Match {
-    Tag,
-    Reference,
-}
-
-#[derive(Debug, Clone)]
-pub enum Placement {
-    /// The message belongs on this ticket.
-    Existing { ticket: Ticket, by: Match },
-    /// A new ticket. `note` says why a tag or reference that was present was not followed, for
-    /// the events table.
-    New { note: Option<String> },
-}
-
-/// The tag pattern for `prefix`, compiled once per prefix and then shared: with Unicode `\s` and
-/// `\d` and any case, compiling it costs more than the rest of threading a message. Shared
-/// behind an `Arc`, not cloned: a cloned `Regex` starts a pool of match caches of its own, so
-/// every call built its lazy DFA cache again (`callgrind`: about 90,000 instructions a call).
-fn tag_regex(prefix: &str) -> Arc<Regex> {
-    static CACHE: Mutex<Vec<(String, Arc<Regex>)>> = Mutex::new(Vec::new());
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, re)) = cache.iter().find(|(p, _)| p == prefix) {
-        return Arc::clone(re);
-    }
-    // The prefix is validated as ASCII alphanumerics at config load, so it needs no escaping;
-    // escape anyway so this function is safe on its own.
-    let re = Regex::new(&format!(
-        r"(?i)\[\s*{}-(\d{{1,18}})\s*\]",
-        regex::escape(prefix)
-    ))
-    .unwrap_or_else(|_| {
-        // Unreachable with an escaped prefix; a regex that never matches keeps this total.
-        Regex::new(r"[^\s\S]").expect("static regex")
-    });
-    let re = Arc::new(re);
-    cache.push((prefix.to_string(), Arc::clone(&re)));
-    re
-}
-
-/// The ticket number of the first `[PREFIX-n]` tag in the subject, wherever it stands (after
-/// Re:/AW:/TR:/Balas: or in the middle, as some phones put it).
-pub fn tag_in_subject(subject: &str, prefix: &str) -> Option<i64> {
-    tag_regex(prefix)
-        .captures(subject)
-        .and_then(|c| c.get(1))
-        .and_then(|m| m.as_str().parse().ok())
-}
-
-/// The subject with every tag of ours removed and whitespace tidied: the base for a new tag.
-pub fn strip_tags(subject: &str, prefix: &str) -> String {
-    let re = tag_regex(prefix);
-    let mut stripped = subject.to_string();
-    // Removing one tag can join the text around it into another ("[[HD-1]HD-2]" leaves
-    // "[ HD-2]"): repeat until none is left. Each round removes at least one tag, so this ends.
-    while re.is_match(&stripped) {
-        stripped = re.replace_all(&stripped, " ").into_owned();
-    }
-    stripped.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// `[HD-42] subject`, never with a second tag, never empty.
-pub fn tagged_subject(prefix: &str, ticket: i64, subject: &str, empty_placeholder: &str) -> String {
-    let base = strip_tags(subject, prefix);
-    let base = if base.is_empty() {
-        empty_placeholder
-    } else {
-        base.as_str()
-    };
-    format!("[{prefix}-{ticket}] {base}")
-}
+// The subject-tag functions and the placement types are pure and live in `decide`, which
+// reads them; they are re-exported here, where threading's callers have always found them.
+pub use crate::decide::tags::{strip_tags, tag_in_subject, tagged_subject};
+pub use crate::decide::{Match, Placement};
 
 /// Whether `email` may write to the ticket: the requester, a participant, an approver asked
 /// about it, or (when `technician`, decided by `decide::authn`) a technician.

@@ -4,10 +4,9 @@
 //! last round-robin turn go in; `effects::open_ticket` writes what comes out.
 
 use crate::config::{Assignment, Config, Technician};
-use crate::decide::{approval, lifecycle, rules};
+use crate::decide::{approval, lifecycle, rules, tags};
 use crate::inbound::Inbound;
 use crate::model::Ticket;
-use crate::thread;
 
 /// A new ticket as decided.
 #[derive(Debug)]
@@ -61,7 +60,7 @@ impl<'c> Intake<'c> {
             .language
             .clone()
             .unwrap_or_else(|| cfg.helpdesk.language.clone());
-        let subject = thread::strip_tags(&msg.subject, &cfg.helpdesk.tag_prefix);
+        let subject = tags::strip_tags(&msg.subject, &cfg.helpdesk.tag_prefix);
         let category = class.category.as_deref();
         let level = i64::from(class.level.max(1));
         let candidates = lifecycle::candidates(cfg, level, category);

@@ -12,11 +12,11 @@ pub mod lifecycle;
 pub mod quote;
 pub mod rules;
 pub mod sla;
+pub mod tags;
 
 use crate::inbound::{AutoKind, Inbound};
 use crate::model::MessageKind;
-use crate::store::Ticket;
-use crate::thread::{Match, Placement};
+use crate::model::Ticket;
 
 /// Facts about the message that only the store or the config can tell.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +33,23 @@ pub struct Facts {
     pub ack_limit: u32,
     /// The sender is a configured technician.
     pub technician: bool,
+}
+
+/// How a message found its ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    Tag,
+    Reference,
+}
+
+/// Where `thread::locate` put a message.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    /// The message belongs on this ticket.
+    Existing { ticket: Ticket, by: Match },
+    /// A new ticket. `note` says why a tag or reference that was present was not followed, for
+    /// the events table.
+    New { note: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
