@@ -387,7 +387,6 @@ pub fn compute(
     let mut near: Vec<Listed> = Vec::new();
     let mut open: Vec<&DigestTicket> = Vec::new();
     let mut loads: HashMap<String, Load> = HashMap::new();
-    let near_min = Duration::minutes(NEAR_MINUTES);
 
     for t in inp
         .tickets
@@ -420,38 +419,138 @@ pub fn compute(
         if let Some(owner) = &t.owner {
             load(&mut loads, owner).open += 1;
         }
-        // Only targets still to be reached can be overdue or near: an answered ticket's
-        // response target is settled.
-        let pending = [
-            (Target::Response, t.response_due_at, t.first_response_at),
-            (Target::Resolution, t.resolution_due_at, t.resolved_at),
-        ];
-        let running = t.sla_paused_at.is_none();
-        if running
-            && pending
-                .iter()
-                .any(|(_, due, done)| done.is_none() && due.is_some_and(|d| now > d))
-        {
-            backlog.overdue += 1;
-        }
-        let soonest = pending
-            .iter()
-            .filter(|(_, due, done)| done.is_none() && due.is_some_and(|d| d > now))
-            .filter_map(|(target, due, _)| due.map(|d| (*target, d)))
-            .filter(|(_, due)| {
-                let span = *due - t.created_at;
-                let margin =
-                    Duration::milliseconds((span.num_milliseconds() as f64 * NEAR_SHARE) as i64)
-                        .max(near_min);
-                *due - now <= margin
-            })
-            .min_by_key(|(_, due)| *due);
-        if let (true, Some(due)) = (running, soonest) {
-            near.push(listed(t, Some(due)));
+        // A paused clock (waiting for the requester, for an approval) is neither.
+        if t.sla_paused_at.is_none() {
+            let (overdue, soonest) = pending_targets(t, now);
+            backlog.overdue += usize::from(overdue);
+            if let Some(due) = soonest {
+                near.push(listed(t, Some(due)));
+            }
         }
     }
 
-    // Resolutions and reopenings, each ticket once per period and once per trend day.
+    let (resolved, reopened) = resolutions(
+        inp,
+        scope,
+        people,
+        (&within, &day_index),
+        &mut trend,
+        &mut loads,
+    );
+    activity.resolved = resolved;
+    activity.reopened = reopened;
+
+    backlog.by_priority = counts(by_priority);
+    backlog.by_status = status_order(by_status);
+    backlog.by_category = biggest_first(counts(by_category));
+    backlog.by_level = by_level.into_iter().collect();
+
+    near.sort_by_key(|l| (l.due.map(|(_, d)| d), l.id));
+    let near_breach_count = near.len();
+    near.truncate(LIST_SHOWN);
+
+    open.sort_by_key(|t| (t.created_at, t.id));
+    let oldest = open
+        .iter()
+        .take(OLDEST_SHOWN)
+        .map(|t| listed(t, None))
+        .collect();
+
+    let approvals: Vec<PendingApproval> = inp
+        .approvals
+        .iter()
+        .filter(|a| scope.covers(a.category.as_deref()))
+        .cloned()
+        .collect();
+
+    Figures {
+        period,
+        now,
+        activity,
+        backlog,
+        response,
+        resolution,
+        near_breach_count,
+        near_breach: near,
+        oldest,
+        technicians: ranked(loads, people),
+        approvals_count: approvals.len(),
+        approvals: approvals.into_iter().take(LIST_SHOWN).collect(),
+        trend,
+    }
+}
+
+/// Whether one of `t`'s targets still to be reached is overdue, and the soonest one that is
+/// near (within `NEAR_SHARE` of its span, at least `NEAR_MINUTES`). An answered ticket's
+/// response target is settled: only targets still to be reached can be overdue or near.
+fn pending_targets(
+    t: &DigestTicket,
+    now: DateTime<Utc>,
+) -> (bool, Option<(Target, DateTime<Utc>)>) {
+    let near_min = Duration::minutes(NEAR_MINUTES);
+    let pending = [
+        (Target::Response, t.response_due_at, t.first_response_at),
+        (Target::Resolution, t.resolution_due_at, t.resolved_at),
+    ];
+    let overdue = pending
+        .iter()
+        .any(|(_, due, done)| done.is_none() && due.is_some_and(|d| now > d));
+    let soonest = pending
+        .iter()
+        .filter(|(_, due, done)| done.is_none() && due.is_some_and(|d| d > now))
+        .filter_map(|(target, due, _)| due.map(|d| (*target, d)))
+        .filter(|(_, due)| {
+            let span = *due - t.created_at;
+            let margin =
+                Duration::milliseconds((span.num_milliseconds() as f64 * NEAR_SHARE) as i64)
+                    .max(near_min);
+            *due - now <= margin
+        })
+        .min_by_key(|(_, due)| *due);
+    (overdue, soonest)
+}
+
+/// The biggest piles first; ties alphabetically, "no category" last.
+fn biggest_first(mut cats: Vec<Count>) -> Vec<Count> {
+    cats.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.key.is_none().cmp(&b.key.is_none()))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    cats
+}
+
+/// Every technician with a load or listed by the config: most open first, then most resolved.
+fn ranked(mut loads: HashMap<String, Load>, people: &People<'_>) -> Vec<Load> {
+    for email in people.listed {
+        load(&mut loads, email);
+    }
+    let mut technicians: Vec<Load> = loads.into_values().collect();
+    technicians.sort_by(|a, b| {
+        b.open
+            .cmp(&a.open)
+            .then(b.resolved.cmp(&a.resolved))
+            .then_with(|| a.email.cmp(&b.email))
+    });
+    technicians
+}
+
+/// Resolutions and reopenings in the period, each ticket once per period and once per trend
+/// day: the resolutions go to the trend and to whoever resolved (the technician who wrote the
+/// event, else the ticket's owner). Returns the tickets resolved and reopened in the period.
+#[allow(clippy::type_complexity)]
+fn resolutions(
+    inp: &Inputs<'_>,
+    scope: &Scope,
+    people: &People<'_>,
+    (within, day_index): (
+        &dyn Fn(DateTime<Utc>) -> bool,
+        &dyn Fn(DateTime<Utc>) -> Option<usize>,
+    ),
+    trend: &mut [TrendDay],
+    loads: &mut HashMap<String, Load>,
+) -> (usize, usize) {
     let mut resolved_in_period: HashSet<i64> = HashSet::new();
     let mut reopened: HashSet<i64> = HashSet::new();
     let mut resolved_per_day: HashSet<(usize, i64)> = HashSet::new();
@@ -477,73 +576,14 @@ pub fn compute(
                     e.owner.clone()
                 };
                 if let Some(by) = by {
-                    load(&mut loads, &by).resolved += 1;
+                    load(loads, &by).resolved += 1;
                 }
             }
         } else if is_reopen(&e.detail) && within(e.at) {
             reopened.insert(e.ticket_id);
         }
     }
-    activity.resolved = resolved_in_period.len();
-    activity.reopened = reopened.len();
-
-    backlog.by_priority = counts(by_priority);
-    backlog.by_status = status_order(by_status);
-    let mut cats = counts(by_category);
-    // The biggest piles first; ties alphabetically, "no category" last.
-    cats.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then_with(|| a.key.is_none().cmp(&b.key.is_none()))
-            .then_with(|| a.key.cmp(&b.key))
-    });
-    backlog.by_category = cats;
-    backlog.by_level = by_level.into_iter().collect();
-
-    near.sort_by_key(|l| (l.due.map(|(_, d)| d), l.id));
-    let near_breach_count = near.len();
-    near.truncate(LIST_SHOWN);
-
-    open.sort_by_key(|t| (t.created_at, t.id));
-    let oldest = open
-        .iter()
-        .take(OLDEST_SHOWN)
-        .map(|t| listed(t, None))
-        .collect();
-
-    for email in people.listed {
-        load(&mut loads, email);
-    }
-    let mut technicians: Vec<Load> = loads.into_values().collect();
-    technicians.sort_by(|a, b| {
-        b.open
-            .cmp(&a.open)
-            .then(b.resolved.cmp(&a.resolved))
-            .then_with(|| a.email.cmp(&b.email))
-    });
-
-    let approvals: Vec<PendingApproval> = inp
-        .approvals
-        .iter()
-        .filter(|a| scope.covers(a.category.as_deref()))
-        .cloned()
-        .collect();
-
-    Figures {
-        period,
-        now,
-        activity,
-        backlog,
-        response,
-        resolution,
-        near_breach_count,
-        near_breach: near,
-        oldest,
-        technicians,
-        approvals_count: approvals.len(),
-        approvals: approvals.into_iter().take(LIST_SHOWN).collect(),
-        trend,
-    }
+    (resolved_in_period.len(), reopened.len())
 }
 
 fn load<'a>(loads: &'a mut HashMap<String, Load>, email: &str) -> &'a mut Load {

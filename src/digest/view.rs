@@ -210,18 +210,9 @@ fn listed(cfg: &Config, lang: &str, l: &Listed, now: DateTime<Utc>) -> Value {
     })
 }
 
-/// The template values of one digest sent on `date`.
-pub fn data(
-    cfg: &Config,
-    lang: &str,
-    date: NaiveDate,
-    f: &Figures,
-    reader: Option<&Reader<'_>>,
-    chart_ref: &ChartRef,
-) -> Value {
-    let now = f.now;
-    let p = f.period;
-    let period_label = if p.first_day == p.last_day {
+/// "Senin, 23-11-2026", or a range of two such days.
+fn period_label(lang: &str, p: crate::digest::Period) -> String {
+    if p.first_day == p.last_day {
         date_label(lang, p.first_day)
     } else {
         format!(
@@ -229,8 +220,12 @@ pub fn data(
             date_label(lang, p.first_day),
             date_label(lang, p.last_day)
         )
-    };
-    let scope = match reader {
+    }
+}
+
+/// Which categories the reader's digest covers, in words.
+fn scope_label(lang: &str, reader: Option<&Reader<'_>>) -> String {
+    match reader {
         Some(r) if !r.categories.iter().any(|c| c.trim() == "*") => {
             let cats = r.categories.join(", ");
             if is_id(lang) {
@@ -245,7 +240,50 @@ pub fn data(
             "all categories"
         }
         .to_string(),
-    };
+    }
+}
+
+/// The trend's days, totals and chart.
+fn trend(lang: &str, f: &Figures, chart_ref: &ChartRef) -> Value {
+    let days: Vec<Value> = f
+        .trend
+        .iter()
+        .map(|d| {
+            json!({
+                "label": d.date.format("%d/%m").to_string(),
+                "weekday": &weekday_name(lang, d.date.weekday())[..3],
+                "new": d.new,
+                "resolved": d.resolved,
+            })
+        })
+        .collect();
+    json!({
+        "days": days,
+        "total_new": f.trend.iter().map(|d| d.new).sum::<usize>(),
+        "total_resolved": f.trend.iter().map(|d| d.resolved).sum::<usize>(),
+        "max": chart::scale(&f.trend),
+        "chart": {
+            "src": chart_ref.src,
+            "width": f.trend.len() as u32 * chart::COLUMN_WIDTH,
+            "height": chart::HEIGHT,
+            "cell": chart::COLUMN_WIDTH,
+        },
+        "colour_new": chart::hex(chart::NEW_COLOUR),
+        "colour_resolved": chart::hex(chart::RESOLVED_COLOUR),
+    })
+}
+
+/// The template values of one digest sent on `date`.
+pub fn data(
+    cfg: &Config,
+    lang: &str,
+    date: NaiveDate,
+    f: &Figures,
+    reader: Option<&Reader<'_>>,
+    chart_ref: &ChartRef,
+) -> Value {
+    let now = f.now;
+    let p = f.period;
     let b = &f.backlog;
     let by_count = |v: &[Count], none_id: &str, none_en: &str| {
         buckets(
@@ -291,28 +329,15 @@ pub fn data(
             })
         })
         .collect();
-    let max = chart::scale(&f.trend);
-    let days: Vec<Value> = f
-        .trend
-        .iter()
-        .map(|d| {
-            json!({
-                "label": d.date.format("%d/%m").to_string(),
-                "weekday": &weekday_name(lang, d.date.weekday())[..3],
-                "new": d.new,
-                "resolved": d.resolved,
-            })
-        })
-        .collect();
     json!({
         "helpdesk": {"name": cfg.helpdesk.name, "address": cfg.helpdesk.address},
         "reader": {
             "name": reader.map(|r| r.name),
-            "scope": scope,
+            "scope": scope_label(lang, reader),
         },
         "date_label": date_label(lang, date),
         "period": {
-            "label": period_label,
+            "label": period_label(lang, p),
             "days": p.days(),
             "single": p.first_day == p.last_day,
         },
@@ -347,20 +372,7 @@ pub fn data(
             "more": f.approvals_count.saturating_sub(f.approvals.len()),
             "items": approvals,
         },
-        "trend": {
-            "days": days,
-            "total_new": f.trend.iter().map(|d| d.new).sum::<usize>(),
-            "total_resolved": f.trend.iter().map(|d| d.resolved).sum::<usize>(),
-            "max": max,
-            "chart": {
-                "src": chart_ref.src,
-                "width": f.trend.len() as u32 * chart::COLUMN_WIDTH,
-                "height": chart::HEIGHT,
-                "cell": chart::COLUMN_WIDTH,
-            },
-            "colour_new": chart::hex(chart::NEW_COLOUR),
-            "colour_resolved": chart::hex(chart::RESOLVED_COLOUR),
-        },
+        "trend": trend(lang, f, chart_ref),
     })
 }
 
