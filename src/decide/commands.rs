@@ -110,7 +110,7 @@ fn one(word: &str, args: &str) -> Result<Command, String> {
         "status" => {
             let s = args.to_ascii_lowercase().replace(['_', ' '], "-");
             let s = if s == "inprogress" {
-                "in-progress".to_string()
+                Status::InProgress.as_str().to_string()
             } else {
                 s
             };

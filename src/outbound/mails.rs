@@ -42,6 +42,34 @@ pub enum MailKind {
 }
 
 impl MailKind {
+    pub const ALL: [MailKind; 22] = {
+        use MailKind::*;
+        [
+            Ack,
+            Relay,
+            TechNew,
+            TechReply,
+            TechNote,
+            CommandError,
+            Status,
+            Owner,
+            Level,
+            Resolved,
+            Closed,
+            Rejected,
+            SecurityAlert,
+            SlaWarning,
+            SlaBreach,
+            ApprovalRequest,
+            ApprovalReminder,
+            ApprovalOverdue,
+            ApprovalRefused,
+            Approved,
+            Digest,
+            DigestMonthly,
+        ]
+    };
+
     /// The template's name and the outbox's `kind`.
     pub fn name(self) -> &'static str {
         use MailKind::*;
@@ -415,4 +443,20 @@ pub fn approval_refused(
         data,
         vec![bare(approver)],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The templates are compiled in by name (`render::BUILTIN`, a macro that needs literals):
+    /// every kind of mail must have one, and every template a kind.
+    #[test]
+    fn every_mail_kind_has_a_builtin_template_and_back() {
+        let mut kinds: Vec<&str> = MailKind::ALL.iter().map(|k| k.name()).collect();
+        let mut templates: Vec<&str> = crate::outbound::render::kinds().collect();
+        kinds.sort_unstable();
+        templates.sort_unstable();
+        assert_eq!(kinds, templates);
+    }
 }
