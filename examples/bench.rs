@@ -1709,7 +1709,7 @@ fn ingest(
     for (c, chunk) in mails.chunks(100).enumerate() {
         if single {
             for (j, m) in chunk.iter().enumerate() {
-                let gate = loket::store::WRITE_GATE.blocking_lock();
+                let gate = loket::store::blocking_turn();
                 loket::pipeline::process(&mut conn, &env, &m.raw, &source(c * 100 + j))?;
                 drop(gate);
             }
@@ -1722,7 +1722,7 @@ fn ingest(
             .collect();
         let mut done = 0;
         while done < items.len() {
-            let gate = loket::store::WRITE_GATE.blocking_lock();
+            let gate = loket::store::blocking_turn();
             let held = Instant::now();
             let enough = |n: usize| {
                 n >= loket::inbound::imap::MAX_PER_COMMIT

@@ -5,7 +5,7 @@
 //! logins, mailboxes and database stay as started.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -89,13 +89,13 @@ pub async fn run(env: Env, config_path: &Path) -> Result<()> {
     let wake = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
     // One IMAP task per mailbox, each with its own connection to the database (they take
-    // turns at writing through store::WRITE_GATE like every writer).
+    // turns at writing through the store's write gate, like every writer).
     for account in cfg.accounts() {
         let task = inbound::imap::Task {
             account: account.clone(),
             login: login.for_account(account)?,
             live: Arc::clone(&live),
-            db: Arc::new(Mutex::new(store::open(&cfg.database.path)?)),
+            db: store::Db::open(&cfg.database.path)?,
             outbox_wake: Arc::clone(&wake),
             health: Arc::clone(&health),
             cancel: cancel.clone(),

@@ -5,10 +5,10 @@
 //! its mail are committed together, and a changed ticket is no longer due.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -38,23 +38,24 @@ fn approvals(conn: &mut Connection, env: &Env) -> Result<usize> {
         if a.reminded_at.is_some() && (a.escalated_at.is_some() || a.requested_at > escalate) {
             continue;
         }
-        // One writer at a time across the daemon (see store::WRITE_GATE), per ticket.
-        let _gate = store::WRITE_GATE.blocking_lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(ticket) = store::tickets::get(&tx, a.ticket_id)? else {
-            continue;
-        };
-        let ctx = env.ctx(now);
-        // The marks are conditional updates: a step another run already took is skipped.
-        if store::approvals::mark_reminded(&tx, a.id, now)? {
-            effects::approval_reminder(&tx, &ctx, &ticket, &a)?;
-            done += 1;
-        }
-        if a.requested_at <= escalate && store::approvals::mark_escalated(&tx, a.id, now)? {
-            effects::approval_overdue(&tx, &ctx, &ticket, &a)?;
-            done += 1;
-        }
-        tx.commit()?;
+        // One transaction per ticket, in this process's turn at writing.
+        done += store::write(conn, |tx| {
+            let Some(ticket) = store::tickets::get(tx, a.ticket_id)? else {
+                return Ok(0);
+            };
+            let ctx = env.ctx(now);
+            let mut done = 0;
+            // The marks are conditional updates: a step another run already took is skipped.
+            if store::approvals::mark_reminded(tx, a.id, now)? {
+                effects::approval_reminder(tx, &ctx, &ticket, &a)?;
+                done += 1;
+            }
+            if a.requested_at <= escalate && store::approvals::mark_escalated(tx, a.id, now)? {
+                effects::approval_overdue(tx, &ctx, &ticket, &a)?;
+                done += 1;
+            }
+            Ok(done)
+        })?;
     }
     Ok(done)
 }
@@ -70,24 +71,26 @@ fn sla_steps(conn: &mut Connection, env: &Env) -> Result<usize> {
     let horizon = now + chrono::Duration::days(60);
     let mut done = 0;
     for (candidate, _) in store::tickets::sla_running(conn, horizon)? {
-        // One writer at a time across the daemon (see store::WRITE_GATE), per ticket.
-        let _gate = store::WRITE_GATE.blocking_lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(ticket) = store::tickets::get(&tx, candidate.id)? else {
-            continue;
-        };
-        let clock = store::tickets::sla_clock(&tx, ticket.id)?;
-        let Some(targets) = effects::targets(cfg, &ticket) else {
-            continue;
-        };
-        let ctx = env.ctx(now);
-        for step in sla::due_steps(&ticket, &clock, &targets, cfg.escalation.warn_at, now, &cal) {
-            if store::tickets::record_sla_step(&tx, ticket.id, step.key(), now)? {
-                effects::sla_step(&tx, &ctx, &ticket, &clock, step)?;
-                done += 1;
+        // One transaction per ticket, in this process's turn at writing.
+        done += store::write(conn, |tx| {
+            let Some(ticket) = store::tickets::get(tx, candidate.id)? else {
+                return Ok(0);
+            };
+            let clock = store::tickets::sla_clock(tx, ticket.id)?;
+            let Some(targets) = effects::targets(cfg, &ticket) else {
+                return Ok(0);
+            };
+            let ctx = env.ctx(now);
+            let mut done = 0;
+            for step in sla::due_steps(&ticket, &clock, &targets, cfg.escalation.warn_at, now, &cal)
+            {
+                if store::tickets::record_sla_step(tx, ticket.id, step.key(), now)? {
+                    effects::sla_step(tx, &ctx, &ticket, &clock, step)?;
+                    done += 1;
+                }
             }
-        }
-        tx.commit()?;
+            Ok(done)
+        })?;
     }
     Ok(done)
 }
@@ -101,20 +104,19 @@ fn auto_close(conn: &mut Connection, env: &Env) -> Result<usize> {
     let due = store::tickets::resolved_before(conn, cutoff)?;
     let mut closed = 0;
     for candidate in due {
-        // One writer at a time across the daemon (see store::WRITE_GATE), per ticket.
-        let _gate = store::WRITE_GATE.blocking_lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Read again inside the transaction: a reply may have reopened it since the query.
-        let Some(ticket) = store::tickets::get(&tx, candidate.id)? else {
-            continue;
-        };
-        if let Some(plan) = lifecycle::auto_close(&ticket, after, now) {
-            let ctx = env.ctx(now);
-            effects::commit(&tx, &ctx, &ticket, &plan, "loket", None)?;
-            closed += 1;
+        // One transaction per ticket, in this process's turn at writing.
+        closed += store::write(conn, |tx| {
+            // Read again inside the transaction: a reply may have reopened it since the query.
+            let Some(ticket) = store::tickets::get(tx, candidate.id)? else {
+                return Ok(0);
+            };
+            let Some(plan) = lifecycle::auto_close(&ticket, after, now) else {
+                return Ok(0);
+            };
+            effects::commit(tx, &env.ctx(now), &ticket, &plan, "loket", None)?;
             tracing::info!(ticket = ticket.id, "closed automatically after silence");
-        }
-        tx.commit()?;
+            Ok(1)
+        })?;
     }
     Ok(closed)
 }
@@ -126,18 +128,12 @@ pub async fn run(
     wake_sender: Arc<Notify>,
     cancel: CancellationToken,
 ) -> Result<()> {
-    let db = Arc::new(Mutex::new(store::open(db_path)?));
+    let db = store::Db::open(db_path)?;
     loop {
         // Read afresh each tick: a reload (SIGHUP) changes rules, targets and templates.
         let env = live.get();
         let interval = env.cfg.lifecycle.scheduler_interval;
-        let (db2, env2) = (Arc::clone(&db), env);
-        let result = tokio::task::spawn_blocking(move || {
-            let mut conn = db2.lock().unwrap_or_else(|p| p.into_inner());
-            tick(&mut conn, &env2)
-        })
-        .await
-        .context("scheduler job panicked")?;
+        let result = db.run(move |conn| tick(conn, &env)).await;
         match result {
             Ok(0) => {}
             Ok(_) => wake_sender.notify_one(),

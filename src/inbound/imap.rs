@@ -208,7 +208,7 @@ pub struct Task {
     pub login: Login,
     /// Rules, templates and the rest of the config as reloaded by SIGHUP; read per batch.
     pub live: Arc<crate::env::LiveEnv>,
-    pub db: Arc<Mutex<Connection>>,
+    pub db: store::Db,
     pub outbox_wake: Arc<Notify>,
     pub health: Arc<Health>,
     pub cancel: CancellationToken,
@@ -247,20 +247,6 @@ pub async fn run(env: Env, task: Task) {
     }
 }
 
-/// Runs a blocking database job off the async threads.
-async fn blocking<T: Send + 'static>(
-    db: &Arc<Mutex<Connection>>,
-    job: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let db = Arc::clone(db);
-    tokio::task::spawn_blocking(move || {
-        let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
-        job(&mut conn)
-    })
-    .await
-    .context("database task panicked")?
-}
-
 async fn session(env: &Env, task: &Task) -> Result<()> {
     let (db, cancel, account) = (&task.db, &task.cancel, &task.account);
     let cfg = &env.cfg;
@@ -277,24 +263,25 @@ async fn session(env: &Env, task: &Task) -> Result<()> {
     task.health.imap_ok(&account.address, env.clock.now());
 
     let name = account.key.clone();
-    let last_uid = blocking(db, move |c| {
-        Ok(match mailbox::state(c, &name)? {
-            Some(st) if st.uid_validity == uid_validity => st.last_uid,
-            Some(st) => {
-                // The server renumbered the mailbox. Start over from the first message; the
-                // Message-ID + content check turns every message we already have into a
-                // duplicate, so nothing is processed twice and nothing is skipped.
-                tracing::warn!(
-                    old = st.uid_validity,
-                    new = uid_validity,
-                    "UIDVALIDITY changed; rescanning the mailbox"
-                );
-                0
-            }
-            None => 0,
+    let last_uid = db
+        .run(move |c| {
+            Ok(match mailbox::state(c, &name)? {
+                Some(st) if st.uid_validity == uid_validity => st.last_uid,
+                Some(st) => {
+                    // The server renumbered the mailbox. Start over from the first message; the
+                    // Message-ID + content check turns every message we already have into a
+                    // duplicate, so nothing is processed twice and nothing is skipped.
+                    tracing::warn!(
+                        old = st.uid_validity,
+                        new = uid_validity,
+                        "UIDVALIDITY changed; rescanning the mailbox"
+                    );
+                    0
+                }
+                None => 0,
+            })
         })
-    })
-    .await?;
+        .await?;
     let mut last_uid = last_uid;
     // Set while the database refuses writes (locked by another process, disk full): the wait
     // before the next attempt. The session stays open; the messages stay unseen on the server.
@@ -462,7 +449,7 @@ async fn fetch_new(
         // The batch is processed in order on one blocking thread, several messages per
         // transaction (see pipeline::process_batch); progress stops at the first temporary
         // failure so nothing is skipped. The sender is woken after every commit.
-        let processed = blocking(db, move |conn| {
+        let processed = db.run(move |conn| {
             let items: Vec<(&[u8], Source)> = fetched
                 .iter()
                 .map(|(uid, raw)| {
@@ -481,12 +468,12 @@ async fn fetch_new(
             // server and is fetched again after the restart.
             while done.len() < items.len() && !cancel2.is_cancelled() {
                 pace(conn, &env2, &health, &cancel2);
-                let gate = store::WRITE_GATE.blocking_lock();
+                let gate = store::blocking_turn();
                 let held = std::time::Instant::now();
                 // Commit when the sender (or another writer) waits for the gate, and at least
                 // every few milliseconds, so no writer waits long.
                 let enough = |n: usize| {
-                    n >= MAX_PER_COMMIT || held.elapsed() >= MAX_HOLD || store::write_gate_wanted()
+                    n >= MAX_PER_COMMIT || held.elapsed() >= MAX_HOLD || gate.others_waiting()
                 };
                 let batch = pipeline::process_batch(conn, &env2, &items[done.len()..], &enough);
                 drop(gate);
@@ -522,7 +509,7 @@ async fn fetch_new(
                         if tries >= MAX_ATTEMPTS {
                             tracing::error!(uid, tries, error = %format!("{e:#}"), "message fails every time; quarantined with its raw bytes");
                             let (raw, source) = &items[done.len()];
-                            let gate = store::WRITE_GATE.blocking_lock();
+                            let gate = store::blocking_turn();
                             let kept =
                                 pipeline::quarantine_unprocessable(conn, &env2, raw, source, &e);
                             drop(gate);
@@ -645,16 +632,15 @@ pub const MAX_HOLD: Duration = Duration::from_millis(20);
 /// Sets \Seen on (or moves) every committed message whose flag is still owed.
 async fn flush_flags(
     account: &Account,
-    db: &Arc<Mutex<Connection>>,
+    db: &store::Db,
     s: &mut ImapSession,
     uid_validity: u32,
     can_move: bool,
 ) -> Result<()> {
     let mailbox = account.key.clone();
-    let uids = blocking(db, move |c| {
-        store::mailbox::pending_flags(c, &mailbox, uid_validity)
-    })
-    .await?;
+    let uids = db
+        .run(move |c| store::mailbox::pending_flags(c, &mailbox, uid_validity))
+        .await?;
     if uids.is_empty() {
         return Ok(());
     }
@@ -693,10 +679,8 @@ async fn flush_flags(
         }
         let mailbox = account.key.clone();
         let done = chunk.to_vec();
-        blocking(db, move |c| {
-            store::mailbox::clear_pending_flags(c, &mailbox, uid_validity, &done)
-        })
-        .await?;
+        db.run(move |c| store::mailbox::clear_pending_flags(c, &mailbox, uid_validity, &done))
+            .await?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,6 @@ use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
 use lettre::transport::smtp::extension::ClientId;
-use rusqlite::Connection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -338,7 +337,7 @@ pub fn backoff(attempts: i64, max: Duration) -> Duration {
 
 /// Sends what is due until nothing is; returns how many were accepted.
 pub async fn send_due(
-    db: &Arc<Mutex<Connection>>,
+    db: &store::Db,
     session: &mut Session,
     clock: &dyn Clock,
     max_backoff: Duration,
@@ -351,7 +350,7 @@ pub async fn send_due(
             return Ok(sent);
         }
         let batch = {
-            let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            let conn = db.lock();
             store::outbox::due(&conn, clock.now(), 50)?
         };
         if batch.is_empty() {
@@ -372,7 +371,7 @@ pub async fn send_due(
             // Between the server's acceptance and this commit a crash means a duplicate: wait
             // for the write gate (at most one message of a pipeline batch, which commits early
             // for us), not for SQLite's busy handler.
-            let _gate = store::write_gate().await;
+            let _turn = store::turn().await;
             let failure = match result {
                 Ok(()) => {
                     record_sent(db, &mail, clock, max_backoff, cancel).await?;
@@ -382,7 +381,7 @@ pub async fn send_due(
                 }
                 Err(failure) => failure,
             };
-            let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            let conn = db.lock();
             match failure {
                 Failure::Permanent(error) => {
                     // Retrying a 5xx only repeats the refusal (and hammers the server): keep the
@@ -422,7 +421,7 @@ pub async fn send_due(
 /// process, disk full) is waited out here, with backoff, instead of leaving the mail due. Only a
 /// shutdown gives up: then the mail goes again after the restart (at least once, never lost).
 async fn record_sent(
-    db: &Arc<Mutex<Connection>>,
+    db: &store::Db,
     mail: &store::outbox::Pending,
     clock: &dyn Clock,
     max_backoff: Duration,
@@ -431,7 +430,7 @@ async fn record_sent(
     let mut wait = Duration::from_secs(1);
     loop {
         let marked = {
-            let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            let conn = db.lock();
             store::outbox::mark_sent(&conn, mail.id, clock.now())
         };
         let e = match marked {
@@ -491,7 +490,7 @@ pub async fn run(
     health: Arc<Health>,
     cancel: CancellationToken,
 ) -> Result<()> {
-    let db = Arc::new(Mutex::new(store::open(db_path)?));
+    let db = store::Db::open(db_path)?;
     let mut session = Session::new(&cfg)?;
     let idle_check = Duration::from_secs(5);
     // Set while the database refuses the sender's writes: the pause before the next round, so
@@ -525,7 +524,7 @@ pub async fn run(
             return Ok(());
         }
         let next = {
-            let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            let conn = db.lock();
             store::outbox::next_due(&conn).ok().flatten()
         };
         let wait = next

@@ -3,6 +3,7 @@
 //! changes only through numbered files in `migrations/`, applied in order at open.
 
 pub mod approvals;
+pub mod db;
 pub mod events;
 pub mod mailbox;
 pub mod messages;
@@ -21,6 +22,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
 pub use crate::model::Ticket;
+pub use db::{Db, Turn, blocking_turn, turn, write};
 
 /// Migrations in order; the position (1-based) is the schema version kept in `user_version`.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -54,37 +56,6 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0008_search_queue.sql"),
     ),
 ];
-
-/// One writer at a time, in arrival order, across the daemon's tasks. SQLite would serialise the
-/// writers anyway, but its busy handler sleeps and retries, so a task that writes back to back
-/// (the IMAP backlog) can starve another (the sender marking a mail as sent) for a long time.
-/// A sent-but-not-yet-marked mail is exactly what a crash turns into a duplicate, so the sender
-/// must get its turn at once: tokio's mutex is fair (first come, first served).
-pub static WRITE_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Writers queued at [`WRITE_GATE`] through [`write_gate`]. A writer that keeps the gate over
-/// several messages (the IMAP task's batched commits) commits early while this is non-zero, so
-/// the sender's "mark sent" waits for at most one message, as with one commit per message.
-static GATE_WAITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Takes [`WRITE_GATE`], asking a batching holder to make room (see [`write_gate_wanted`]).
-pub async fn write_gate() -> tokio::sync::MutexGuard<'static, ()> {
-    struct Waiting;
-    impl Drop for Waiting {
-        // Also when the waiting future is dropped (cancelled) before it gets the gate.
-        fn drop(&mut self) {
-            GATE_WAITERS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-    GATE_WAITERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let _waiting = Waiting;
-    WRITE_GATE.lock().await
-}
-
-/// Whether a writer waits in [`write_gate`]: a batching holder of the gate should commit now.
-pub fn write_gate_wanted() -> bool {
-    GATE_WAITERS.load(std::sync::atomic::Ordering::SeqCst) > 0
-}
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
