@@ -186,26 +186,31 @@ managers = ["boss@example.test"]
             .unwrap_or_else(|e| panic!("{subject}: {e:#}"));
     }
 
+    /// Rina's VPN request, resolved by Budi.
+    fn resolved(clock: &Arc<ManualClock>) -> (Env, Connection) {
+        let env = env(Arc::clone(clock));
+        let mut conn = store::memory();
+        deliver(&mut conn, &env, "rina@example.test", "a@x", "VPN", "mati");
+        let subject = "RE: [HD-1] VPN";
+        deliver(
+            &mut conn,
+            &env,
+            "budi@example.test",
+            "b@x",
+            subject,
+            "#resolve",
+        );
+        (env, conn)
+    }
+
     fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |r| r.get(0)).expect(sql)
     }
 
     #[test]
     fn auto_close_happens_once_even_when_overdue() {
-        let clock = Arc::new(ManualClock::new(
-            "2026-11-23T02:00:00Z".parse().expect("time"),
-        ));
-        let env = env(Arc::clone(&clock));
-        let mut conn = store::memory();
-        deliver(&mut conn, &env, "rina@example.test", "a@x", "VPN", "mati");
-        deliver(
-            &mut conn,
-            &env,
-            "budi@example.test",
-            "b@x",
-            "RE: [HD-1] VPN",
-            "#resolve",
-        );
+        let clock = crate::fixtures::clock_at("2026-11-23T02:00:00Z");
+        let (env, mut conn) = resolved(&clock);
         let closing = "SELECT COUNT(*) FROM outbox WHERE kind = 'closed'";
 
         clock.advance(chrono::Duration::hours(23));
@@ -228,20 +233,8 @@ managers = ["boss@example.test"]
 
     #[test]
     fn a_reply_before_the_deadline_keeps_the_ticket_open() {
-        let clock = Arc::new(ManualClock::new(
-            "2026-11-23T02:00:00Z".parse().expect("time"),
-        ));
-        let env = env(Arc::clone(&clock));
-        let mut conn = store::memory();
-        deliver(&mut conn, &env, "rina@example.test", "a@x", "VPN", "mati");
-        deliver(
-            &mut conn,
-            &env,
-            "budi@example.test",
-            "b@x",
-            "RE: [HD-1] VPN",
-            "#resolve",
-        );
+        let clock = crate::fixtures::clock_at("2026-11-23T02:00:00Z");
+        let (env, mut conn) = resolved(&clock);
         clock.advance(chrono::Duration::hours(20));
         deliver(
             &mut conn,
@@ -274,9 +267,7 @@ managers = ["boss@example.test"]
     #[test]
     fn sla_warning_then_breach_escalate_once_each() {
         // Monday 23 Nov 2026 09:00 WIB; P3: response 4 working hours, resolution 48.
-        let clock = Arc::new(ManualClock::new(
-            "2026-11-23T02:00:00Z".parse().expect("time"),
-        ));
+        let clock = crate::fixtures::clock_at("2026-11-23T02:00:00Z");
         let env = env(Arc::clone(&clock));
         let mut conn = store::memory();
         deliver(&mut conn, &env, "rina@example.test", "a@x", "VPN", "mati");
@@ -332,9 +323,7 @@ managers = ["boss@example.test"]
 
     #[test]
     fn an_answer_in_time_prevents_the_response_escalation() {
-        let clock = Arc::new(ManualClock::new(
-            "2026-11-23T02:00:00Z".parse().expect("time"),
-        ));
+        let clock = crate::fixtures::clock_at("2026-11-23T02:00:00Z");
         let env = env(Arc::clone(&clock));
         let mut conn = store::memory();
         deliver(&mut conn, &env, "rina@example.test", "a@x", "VPN", "mati");
@@ -368,9 +357,7 @@ managers = ["boss@example.test"]
 
     #[test]
     fn approval_by_reply_with_token_replay_and_reminders() {
-        let clock = Arc::new(ManualClock::new(
-            "2026-11-23T02:00:00Z".parse().expect("time"),
-        ));
+        let clock = crate::fixtures::clock_at("2026-11-23T02:00:00Z");
         let env = env(Arc::clone(&clock));
         let mut conn = store::memory();
         deliver(
@@ -474,9 +461,7 @@ managers = ["boss@example.test"]
 
     #[test]
     fn rejection_reaches_the_requester_and_forgery_is_ignored() {
-        let clock = Arc::new(ManualClock::new(
-            "2026-11-23T02:00:00Z".parse().expect("time"),
-        ));
+        let clock = crate::fixtures::clock_at("2026-11-23T02:00:00Z");
         let env = env(Arc::clone(&clock));
         let mut conn = store::memory();
         deliver(
@@ -535,9 +520,7 @@ managers = ["boss@example.test"]
 
     #[test]
     fn category_overrides_targets_and_requires_approval() {
-        let clock = Arc::new(ManualClock::new(
-            "2026-11-23T02:00:00Z".parse().expect("time"),
-        ));
+        let clock = crate::fixtures::clock_at("2026-11-23T02:00:00Z");
         let cfg = crate::fixtures::config(
             "helpdesk@example.test",
             r#"

@@ -19,6 +19,17 @@ use crate::outbound::mails::{self, NewFor};
 use crate::outbound::{self, Ctx, labels};
 use crate::store::{self, Ticket};
 
+/// Records `kind` on ticket `ticket` as Loket's own doing, at the context's time.
+pub(crate) fn record(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: i64,
+    kind: EventKind,
+    detail: &str,
+) -> Result<()> {
+    store::events::add(conn, Some(ticket), ctx.now, "loket", kind, detail)
+}
+
 /// The priorities and categories commands are checked against.
 pub fn known(cfg: &Config) -> Known<'_> {
     Known {
@@ -113,7 +124,7 @@ pub fn notify_technicians(
         return Ok(());
     }
     let (text, attachments) = request_text(conn, ticket.id)?;
-    mails::tech_new(conn, ctx, ticket, to, why, reason, (&text, &attachments))?;
+    mails::About::new(conn, ctx, ticket).tech_new(to, why, reason, (&text, &attachments))?;
     Ok(())
 }
 
@@ -149,7 +160,11 @@ pub fn commit(
                         store::tickets::set_sla_clock(conn, t.id, &next)?;
                     }
                 }
-                mails::status_changed(conn, ctx, t, (*from, *to), note.as_deref(), author)?;
+                mails::About::new(conn, ctx, t).status_changed(
+                    (*from, *to),
+                    note.as_deref(),
+                    author,
+                )?;
             }
             Change::Owner { to, .. } => {
                 // An escalation clears the owner; the level mail already says who handles it.
@@ -159,15 +174,16 @@ pub fn commit(
                 let name = to
                     .as_deref()
                     .map(|o| cfg.technician(o).map_or(o, |tech| tech.name.as_str()));
-                mails::owner(conn, ctx, t, name)?;
-                if let Some(tech) = to.as_deref().and_then(|o| cfg.technician(o)) {
-                    if author.is_none_or(|a| a.email != tech.email) {
-                        notify_technicians(conn, ctx, t, &[tech], NewFor::Assigned, None)?;
-                    }
+                mails::About::new(conn, ctx, t).owner(name)?;
+                // The new owner hears of it, unless they took it themselves.
+                if let Some(tech) = to.as_deref().and_then(|o| cfg.technician(o))
+                    && author.is_none_or(|a| a.email != tech.email)
+                {
+                    notify_technicians(conn, ctx, t, &[tech], NewFor::Assigned, None)?;
                 }
             }
             Change::Level { reason, .. } => {
-                mails::level(conn, ctx, t, reason.as_deref())?;
+                mails::About::new(conn, ctx, t).level(reason.as_deref())?;
                 let level_techs = lifecycle::candidates(cfg, t.level, t.category.as_deref());
                 notify_technicians(
                     conn,
@@ -189,7 +205,7 @@ pub fn commit(
                     }
                 }
                 to.retain(|tech| author.is_none_or(|a| a.email != tech.email));
-                mails::tech_note(conn, ctx, t, &to, text, author)?;
+                mails::About::new(conn, ctx, t).tech_note(&to, text, author)?;
             }
             Change::Cc(address) => {
                 store::tickets::add_participant(conn, t.id, address, None, "cc")?;
@@ -227,14 +243,7 @@ pub fn sla_step(
     } else {
         EventKind::SlaWarning
     };
-    store::events::add(
-        conn,
-        Some(ticket.id),
-        ctx.now,
-        "loket",
-        event,
-        step.target(),
-    )?;
+    record(conn, ctx, ticket.id, event, step.target())?;
     let responsible = responsible(cfg, ticket);
     let due_local = due.map(|d| ctx.local_time(d));
     if !step.is_breach() {
@@ -245,10 +254,7 @@ pub fn sla_step(
         let left = std::time::Duration::from_secs(left.as_secs().max(60) / 60 * 60);
         let left = outbound::human_duration(lang, left);
         let due_local = due_local.as_deref();
-        mails::sla_warning(
-            conn,
-            ctx,
-            ticket,
+        mails::About::new(conn, ctx, ticket).sla_warning(
             &responsible,
             target_label,
             due_local,
@@ -284,7 +290,7 @@ pub fn sla_step(
             .map(|p| outbound::level_label(lang, p.ticket.level)),
     };
     let managers = (step == sla::Step::ResolutionBreach).then(|| managers(cfg));
-    mails::sla_breach(conn, ctx, ticket, &responsible, managers, &breach)?;
+    mails::About::new(conn, ctx, ticket).sla_breach(&responsible, managers, &breach)?;
     if let Some(plan) = escalated {
         commit(conn, ctx, ticket, &plan, "loket", None)?;
     }
@@ -300,15 +306,8 @@ pub fn security_alert(
     rules: &str,
 ) -> Result<()> {
     let (text, attachments) = request_text(conn, ticket.id)?;
-    store::events::add(
-        conn,
-        Some(ticket.id),
-        ctx.now,
-        "loket",
-        EventKind::SecurityAlert,
-        rules,
-    )?;
-    mails::security_alert(conn, ctx, ticket, (&text, &attachments), rules)?;
+    record(conn, ctx, ticket.id, EventKind::SecurityAlert, rules)?;
+    mails::About::new(conn, ctx, ticket).security_alert((&text, &attachments), rules)?;
     Ok(())
 }
 
@@ -360,17 +359,14 @@ pub fn request_approval(
         "loket",
         Some(approver),
     )?;
-    store::events::add(
-        conn,
-        Some(t.id),
-        ctx.now,
-        "loket",
-        EventKind::ApprovalRequested,
-        approver,
-    )?;
+    record(conn, ctx, t.id, EventKind::ApprovalRequested, approver)?;
     let (text, attachments) = request_text(conn, t.id)?;
     let token_tag = crate::decide::approval::token_tag(&token);
-    mails::approval_request(conn, ctx, &t, approver, &token_tag, (&text, &attachments))?;
+    mails::About::new(conn, ctx, &t).approval_request(
+        approver,
+        &token_tag,
+        (&text, &attachments),
+    )?;
     Ok(t)
 }
 
@@ -381,17 +377,16 @@ pub fn approval_reminder(
     ticket: &Ticket,
     approval: &store::approvals::Approval,
 ) -> Result<()> {
-    store::events::add(
+    record(
         conn,
-        Some(ticket.id),
-        ctx.now,
-        "loket",
+        ctx,
+        ticket.id,
         EventKind::ApprovalReminded,
         &approval.approver,
     )?;
     let (text, _) = request_text(conn, ticket.id)?;
     let token_tag = crate::decide::approval::token_tag(&approval.token);
-    mails::approval_reminder(conn, ctx, ticket, approval, &token_tag, &text)?;
+    mails::About::new(conn, ctx, ticket).approval_reminder(approval, &token_tag, &text)?;
     Ok(())
 }
 
@@ -402,14 +397,13 @@ pub fn approval_overdue(
     ticket: &Ticket,
     approval: &store::approvals::Approval,
 ) -> Result<()> {
-    store::events::add(
+    record(
         conn,
-        Some(ticket.id),
-        ctx.now,
-        "loket",
+        ctx,
+        ticket.id,
         EventKind::ApprovalOverdue,
         &approval.approver,
     )?;
-    mails::approval_overdue(conn, ctx, ticket, approval, managers(ctx.cfg))?;
+    mails::About::new(conn, ctx, ticket).approval_overdue(approval, managers(ctx.cfg))?;
     Ok(())
 }

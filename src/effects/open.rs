@@ -48,14 +48,7 @@ pub fn open_ticket(
     let acknowledged = match arrival.acknowledge {
         Ok(()) => acknowledge(tx, ctx, &ticket, msg, approver.as_deref(), &sender.email)?,
         Err(why) => {
-            store::events::add(
-                tx,
-                Some(id),
-                ctx.now,
-                "loket",
-                EventKind::AckSuppressed,
-                &why,
-            )?;
+            super::record(tx, ctx, id, EventKind::AckSuppressed, &why)?;
             false
         }
     };
@@ -148,11 +141,10 @@ fn approver(
     Ok(match &intake.approver {
         Some(Some(a)) => Some(a.clone()),
         Some(None) => {
-            store::events::add(
+            super::record(
                 tx,
-                Some(id),
-                ctx.now,
-                "loket",
+                ctx,
+                id,
                 EventKind::ApprovalUnresolved,
                 "the rules ask for the requester's manager, and no [[departments]] entry lists the requester",
             )?;
@@ -174,29 +166,15 @@ fn acknowledge(
 ) -> Result<bool> {
     let id = ticket.id;
     let clock = store::tickets::sla_clock(tx, id)?;
-    match mails::ack(tx, ctx, ticket, msg, &clock, approver) {
+    match mails::About::new(tx, ctx, ticket).ack(msg, &clock, approver) {
         Ok(_) => {
-            store::events::add(
-                tx,
-                Some(id),
-                ctx.now,
-                "loket",
-                EventKind::AckQueued,
-                requester,
-            )?;
+            super::record(tx, ctx, id, EventKind::AckQueued, requester)?;
             Ok(true)
         }
         Err(e) if e.downcast_ref::<rusqlite::Error>().is_some() => Err(e),
         Err(e) => {
             // A requester address lettre cannot send to must not cost the ticket.
-            store::events::add(
-                tx,
-                Some(id),
-                ctx.now,
-                "loket",
-                EventKind::AckFailed,
-                &format!("{e:#}"),
-            )?;
+            super::record(tx, ctx, id, EventKind::AckFailed, &format!("{e:#}"))?;
             tracing::warn!(ticket = id, error = %format!("{e:#}"), "acknowledgement not queued");
             Ok(false)
         }

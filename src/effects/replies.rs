@@ -90,7 +90,7 @@ fn technician_reply(
             EventKind::CommandsRefused,
             &errors.join("; "),
         )?;
-        mails::command_error(conn, ctx, ticket, &errors, tech)?;
+        mails::About::new(conn, ctx, ticket).command_error(&errors, tech)?;
         tracing::info!(ticket = ticket.id, technician = %tech.email, "technician commands refused");
         return Ok(());
     };
@@ -116,7 +116,7 @@ fn technician_reply(
         plan.ticket.owner = Some(tech.email.clone());
     }
     if !text.is_empty() {
-        mails::relay(conn, ctx, &plan.ticket, &text, tech)?;
+        mails::About::new(conn, ctx, &plan.ticket).relay(&text, tech)?;
         store::events::add(
             conn,
             Some(ticket.id),
@@ -144,10 +144,7 @@ fn requester_reply(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, msg: &Inbo
     let to = super::responsible(ctx.cfg, &current);
     let attachments: Vec<&str> = msg.attachments.iter().map(|a| a.name.as_str()).collect();
     let text = quote::new_text(&msg.text);
-    mails::tech_reply(
-        conn,
-        ctx,
-        &current,
+    mails::About::new(conn, ctx, &current).tech_reply(
         &to,
         sender,
         &text,
@@ -222,7 +219,7 @@ fn approval_reply(
             )?;
             let why = labels::approval_without_decision(&ctx.cfg.helpdesk.language);
             let token_tag = token_tag(&approval.token);
-            mails::approval_refused(conn, ctx, ticket, sender, why, &token_tag)?;
+            mails::About::new(conn, ctx, ticket).approval_refused(sender, why, &token_tag)?;
         }
         Some(Decision::Approved(note)) => {
             let t = settle(
@@ -231,7 +228,7 @@ fn approval_reply(
                 Status::Open,
                 note.as_deref(),
             )?;
-            mails::approved(conn, ctx, &t, &approval.approver, note.as_deref())?;
+            mails::About::new(conn, ctx, &t).approved(&approval.approver, note.as_deref())?;
             let to = super::responsible(ctx.cfg, &t);
             super::notify_technicians(conn, ctx, &t, &to, NewFor::New, Some("approved"))?;
         }
@@ -239,7 +236,7 @@ fn approval_reply(
             let rejected = (EventKind::ApprovalRejected, Status::Rejected);
             let t = settle("rejected", rejected.0, rejected.1, reason.as_deref())?;
             let note = reason.unwrap_or_else(|| "-".into());
-            mails::rejected(conn, ctx, &t, &note)?;
+            mails::About::new(conn, ctx, &t).rejected(&note)?;
         }
     }
     Ok(())

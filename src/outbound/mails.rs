@@ -13,91 +13,64 @@ use crate::inbound::{Address, Inbound};
 use crate::model::{SlaClock, Status, Ticket};
 use crate::store::approvals::Approval;
 
-/// Every kind of mail Loket writes; its template is `templates/<lang>/<name>.*.hbs`, and the
-/// outbox row's `kind` is the same name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MailKind {
-    Ack,
-    Relay,
-    TechNew,
-    TechReply,
-    TechNote,
-    CommandError,
-    Status,
-    Owner,
-    Level,
-    Resolved,
-    Closed,
-    Rejected,
-    SecurityAlert,
-    SlaWarning,
-    SlaBreach,
-    ApprovalRequest,
-    ApprovalReminder,
-    ApprovalOverdue,
-    ApprovalRefused,
-    Approved,
-    Digest,
-    DigestMonthly,
+/// Defines `MailKind` with its variants, its template names and `ALL` from one list, so the
+/// three cannot drift apart.
+macro_rules! mail_kinds {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// Every kind of mail Loket writes; its template is `templates/<lang>/<name>.*.hbs`,
+        /// and the outbox row's `kind` is the same name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum MailKind {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl MailKind {
+            pub const ALL: &[MailKind] = &[$(MailKind::$variant,)*];
+
+            /// The template's name and the outbox's `kind`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(MailKind::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl MailKind {
-    pub const ALL: [MailKind; 22] = {
-        use MailKind::*;
-        [
-            Ack,
-            Relay,
-            TechNew,
-            TechReply,
-            TechNote,
-            CommandError,
-            Status,
-            Owner,
-            Level,
-            Resolved,
-            Closed,
-            Rejected,
-            SecurityAlert,
-            SlaWarning,
-            SlaBreach,
-            ApprovalRequest,
-            ApprovalReminder,
-            ApprovalOverdue,
-            ApprovalRefused,
-            Approved,
-            Digest,
-            DigestMonthly,
-        ]
-    };
-
-    /// The template's name and the outbox's `kind`.
-    pub fn name(self) -> &'static str {
-        use MailKind::*;
-        match self {
-            Ack => "ack",
-            Relay => "relay",
-            TechNew => "tech_new",
-            TechReply => "tech_reply",
-            TechNote => "tech_note",
-            CommandError => "command_error",
-            Status => "status",
-            Owner => "owner",
-            Level => "level",
-            Resolved => "resolved",
-            Closed => "closed",
-            Rejected => "rejected",
-            SecurityAlert => "security_alert",
-            SlaWarning => "sla_warning",
-            SlaBreach => "sla_breach",
-            ApprovalRequest => "approval_request",
-            ApprovalReminder => "approval_reminder",
-            ApprovalOverdue => "approval_overdue",
-            ApprovalRefused => "approval_refused",
-            Approved => "approved",
-            Digest => "digest",
-            DigestMonthly => "digest_monthly",
-        }
-    }
+mail_kinds! {
+    /// To the requester: a new ticket's number, priority and deadlines.
+    Ack => "ack",
+    /// To the requester: a technician's answer.
+    Relay => "relay",
+    /// To technicians: a ticket new to them.
+    TechNew => "tech_new",
+    /// To technicians: the requester wrote again.
+    TechReply => "tech_reply",
+    /// To technicians: an internal note.
+    TechNote => "tech_note",
+    /// To a technician: their commands were refused.
+    CommandError => "command_error",
+    /// To the requester: changes of status, owner, level; resolved, closed, rejected.
+    Status => "status",
+    Owner => "owner",
+    Level => "level",
+    Resolved => "resolved",
+    Closed => "closed",
+    Rejected => "rejected",
+    /// To the IT head: a security incident.
+    SecurityAlert => "security_alert",
+    /// To technicians (and managers): SLA deadlines near or passed.
+    SlaWarning => "sla_warning",
+    SlaBreach => "sla_breach",
+    /// Approvals by reply: to the approver, the managers, the requester.
+    ApprovalRequest => "approval_request",
+    ApprovalReminder => "approval_reminder",
+    ApprovalOverdue => "approval_overdue",
+    ApprovalRefused => "approval_refused",
+    Approved => "approved",
+    /// To managers: the daily digest and the monthly recap.
+    Digest => "digest",
+    DigestMonthly => "digest_monthly",
 }
 
 /// A person as templates show them: the name, or the address when there is none.
@@ -117,207 +90,12 @@ pub fn bare(email: &str) -> Address {
     }
 }
 
-// ---- to the requester -------------------------------------------------------------------
-
-/// The acknowledgement of a new ticket, with its SLA deadlines and the approver it waits for.
-pub fn ack(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    msg: &Inbound,
-    sla: &SlaClock,
-    approver: Option<&str>,
-) -> Result<i64> {
-    let extra = json!({
-        "sla": {
-            "response_local": sla.response_due.map(|t| ctx.local_time(t)),
-            "resolution_local": sla.resolution_due.map(|t| ctx.local_time(t)),
-        },
-        "approval": approver.map(|a| json!({"approver": a})),
-    });
-    super::ack(conn, ctx, ticket, msg, extra)
-}
-
-/// A technician's answer, without the quoted history, to the requester and the people copied.
-pub fn relay(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    text: &str,
-    author: &Technician,
-) -> Result<i64> {
-    let data = json!({"text": text, "author": technician(author)});
-    to_requester(conn, ctx, ticket, MailKind::Relay, data, true)
-}
-
-/// A status change: its own mail for resolved, closed and rejected, the general one else.
-pub fn status_changed(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    (from, to): (Status, Status),
-    note: Option<&str>,
-    author: Option<&Technician>,
-) -> Result<i64> {
-    let lang = ticket.language.as_str();
-    let (kind, data) = match to {
-        Status::Resolved => (
-            MailKind::Resolved,
-            json!({
-                "note": note,
-                "author": author.map(technician),
-                "auto_close": labels::human_duration(lang, ctx.cfg.lifecycle.auto_close_after),
-            }),
-        ),
-        Status::Closed => (MailKind::Closed, json!({ "note": note })),
-        Status::Rejected => (MailKind::Rejected, json!({ "note": note })),
-        _ => (
-            MailKind::Status,
-            json!({
-                "note": note,
-                "waiting": to == Status::Waiting,
-                "change": {
-                    "from": from,
-                    "to": to,
-                    "from_label": from.label(lang),
-                    "to_label": to.label(lang),
-                },
-            }),
-        ),
-    };
-    to_requester(conn, ctx, ticket, kind, data, false)
-}
-
-/// Who handles the ticket now (`None`: nobody yet).
-pub fn owner(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, name: Option<&str>) -> Result<i64> {
-    let data = json!({"owner": {"name": name}});
-    to_requester(conn, ctx, ticket, MailKind::Owner, data, false)
-}
-
-/// The ticket moved to another support level.
-pub fn level(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    reason: Option<&str>,
-) -> Result<i64> {
-    let data = json!({ "reason": reason });
-    to_requester(conn, ctx, ticket, MailKind::Level, data, false)
-}
-
-/// The approver agreed: the ticket is open for the technicians.
-pub fn approved(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    approver: &str,
-    note: Option<&str>,
-) -> Result<i64> {
-    let data = json!({"approver": approver, "note": note});
-    to_requester(conn, ctx, ticket, MailKind::Approved, data, false)
-}
-
-/// The approver refused (`note` is their reason, or "-").
-pub fn rejected(conn: &Connection, ctx: &Ctx<'_>, ticket: &Ticket, note: &str) -> Result<i64> {
-    let data = json!({ "note": note });
-    to_requester(conn, ctx, ticket, MailKind::Rejected, data, false)
-}
-
-// ---- to technicians ---------------------------------------------------------------------
-
 /// Why technicians hear of a ticket that is new to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NewFor {
     New,
     Assigned,
     Escalated,
-}
-
-/// A ticket new to `to`: the requester's words and attachments, and why they hear of it.
-#[allow(clippy::too_many_arguments)]
-pub fn tech_new(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    to: &[&Technician],
-    why: NewFor,
-    reason: Option<&str>,
-    (text, attachments): (&str, &[String]),
-) -> Result<Option<i64>> {
-    let word = match why {
-        NewFor::New => "new",
-        NewFor::Assigned => "assigned",
-        NewFor::Escalated => "escalated",
-    };
-    let label = labels::technician_reason(&ctx.cfg.helpdesk.language, word, ticket.level);
-    let data = json!({
-        "reason_label": label,
-        "reason": reason,
-        "text": text,
-        "attachments": attachments,
-    });
-    to_technicians(conn, ctx, ticket, MailKind::TechNew, data, to)
-}
-
-/// The requester (or someone copied) wrote again; `reopened` when that reopened the ticket.
-#[allow(clippy::too_many_arguments)]
-pub fn tech_reply(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    to: &[&Technician],
-    author: &Address,
-    text: &str,
-    reopened: bool,
-    attachments: &[&str],
-) -> Result<Option<i64>> {
-    let data = json!({
-        "text": text,
-        "author": person(author.name.as_deref(), &author.email),
-        "reopened": reopened,
-        "attachments": attachments,
-    });
-    to_technicians(conn, ctx, ticket, MailKind::TechReply, data, to)
-}
-
-/// An internal note, for the other technicians.
-pub fn tech_note(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    to: &[&Technician],
-    text: &str,
-    author: Option<&Technician>,
-) -> Result<Option<i64>> {
-    let author = author.map(|a| json!({"name": a.name, "email": a.email}));
-    let data = json!({"text": text, "author": author});
-    to_technicians(conn, ctx, ticket, MailKind::TechNote, data, to)
-}
-
-/// A technician's commands were refused, each error with its line; nothing was changed.
-pub fn command_error(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    errors: &[String],
-    tech: &Technician,
-) -> Result<Option<i64>> {
-    let data = json!({"errors": errors, "author": technician(tech)});
-    to_technicians(conn, ctx, ticket, MailKind::CommandError, data, &[tech])
-}
-
-/// An SLA deadline is near: `left` is the working time left, in words.
-pub fn sla_warning(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    to: &[&Technician],
-    target_label: &str,
-    due_local: Option<&str>,
-    left: &str,
-) -> Result<Option<i64>> {
-    let data = json!({"target_label": target_label, "due_local": due_local, "left": left});
-    to_technicians(conn, ctx, ticket, MailKind::SlaWarning, data, to)
 }
 
 /// What an SLA breach mail says, to the technicians and, for a resolution target, the managers.
@@ -329,120 +107,271 @@ pub struct Breach<'a> {
     pub escalated_to: Option<String>,
 }
 
-/// An SLA deadline passed: to `to`, and to `managers` when they must hear of it too.
-pub fn sla_breach(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    to: &[&Technician],
-    managers: Option<Vec<Address>>,
-    b: &Breach<'_>,
-) -> Result<()> {
-    let data = json!({
-        "target_label": b.target_label,
-        "due_local": b.due_local,
-        "text": b.text,
-        "escalated_to": b.escalated_to,
-    });
-    to_technicians(conn, ctx, ticket, MailKind::SlaBreach, data.clone(), to)?;
-    if let Some(managers) = managers {
-        to_staff(conn, ctx, ticket, MailKind::SlaBreach, data, managers)?;
+/// Mail about one ticket, inside the caller's transaction: `About::new(tx, ctx, &ticket)`
+/// then one method per kind of mail.
+pub struct About<'a> {
+    conn: &'a Connection,
+    ctx: &'a Ctx<'a>,
+    ticket: &'a Ticket,
+}
+
+impl<'a> About<'a> {
+    pub fn new(conn: &'a Connection, ctx: &'a Ctx<'a>, ticket: &'a Ticket) -> About<'a> {
+        About { conn, ctx, ticket }
     }
-    Ok(())
-}
 
-// ---- to other staff ---------------------------------------------------------------------
+    fn requester(&self, kind: MailKind, data: Value, with_cc: bool) -> Result<i64> {
+        to_requester(self.conn, self.ctx, self.ticket, kind, data, with_cc)
+    }
 
-/// A ticket a rule marked for immediate escalation, to the IT head (`escalation.security`).
-pub fn security_alert(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    (text, attachments): (&str, &[String]),
-    rules: &str,
-) -> Result<Option<i64>> {
-    let to = ctx
-        .cfg
-        .escalation
-        .security
-        .iter()
-        .map(|a| bare(a))
-        .collect();
-    let data = json!({"text": text, "attachments": attachments, "rules": rules});
-    to_staff(conn, ctx, ticket, MailKind::SecurityAlert, data, to)
-}
+    fn technicians(&self, kind: MailKind, data: Value, to: &[&Technician]) -> Result<Option<i64>> {
+        to_technicians(self.conn, self.ctx, self.ticket, kind, data, to)
+    }
 
-/// Asks `approver` to answer SETUJU or TOLAK; `token_tag` goes in the subject.
-pub fn approval_request(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    approver: &str,
-    token_tag: &str,
-    (text, attachments): (&str, &[String]),
-) -> Result<Option<i64>> {
-    let data = json!({"token_tag": token_tag, "text": text, "attachments": attachments});
-    to_staff(
-        conn,
-        ctx,
-        ticket,
-        MailKind::ApprovalRequest,
-        data,
-        vec![bare(approver)],
-    )
-}
+    fn staff(&self, kind: MailKind, data: Value, to: Vec<Address>) -> Result<Option<i64>> {
+        to_staff(self.conn, self.ctx, self.ticket, kind, data, to)
+    }
 
-/// Reminds the approver of a decision still owed.
-pub fn approval_reminder(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    approval: &Approval,
-    token_tag: &str,
-    text: &str,
-) -> Result<Option<i64>> {
-    let data = json!({
-        "token_tag": token_tag,
-        "text": text,
-        "requested_local": ctx.local_time(approval.requested_at),
-    });
-    let to = vec![bare(&approval.approver)];
-    to_staff(conn, ctx, ticket, MailKind::ApprovalReminder, data, to)
-}
+    /// The acknowledgement of a new ticket, with its SLA deadlines and the approver it waits for.
+    pub fn ack(&self, msg: &Inbound, sla: &SlaClock, approver: Option<&str>) -> Result<i64> {
+        let extra = json!({
+            "sla": {
+                "response_local": sla.response_due.map(|t| self.ctx.local_time(t)),
+                "resolution_local": sla.resolution_due.map(|t| self.ctx.local_time(t)),
+            },
+            "approval": approver.map(|a| json!({"approver": a})),
+        });
+        super::ack(self.conn, self.ctx, self.ticket, msg, extra)
+    }
 
-/// Tells `managers` that an approval is overdue despite a reminder.
-pub fn approval_overdue(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    approval: &Approval,
-    managers: Vec<Address>,
-) -> Result<Option<i64>> {
-    let data = json!({
-        "approver": approval.approver,
-        "requested_local": ctx.local_time(approval.requested_at),
-    });
-    to_staff(conn, ctx, ticket, MailKind::ApprovalOverdue, data, managers)
-}
+    /// A technician's answer, without the quoted history, to the requester and the people copied.
+    pub fn relay(&self, text: &str, author: &Technician) -> Result<i64> {
+        let data = json!({"text": text, "author": technician(author)});
+        self.requester(MailKind::Relay, data, true)
+    }
 
-/// Tells an approver that their answer decided nothing, and why.
-pub fn approval_refused(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    approver: &str,
-    why: &str,
-    token_tag: &str,
-) -> Result<Option<i64>> {
-    let data = json!({"why": why, "token_tag": token_tag});
-    to_staff(
-        conn,
-        ctx,
-        ticket,
-        MailKind::ApprovalRefused,
-        data,
-        vec![bare(approver)],
-    )
+    /// A status change: its own mail for resolved, closed and rejected, the general one else.
+    pub fn status_changed(
+        &self,
+        (from, to): (Status, Status),
+        note: Option<&str>,
+        author: Option<&Technician>,
+    ) -> Result<i64> {
+        let lang = self.ticket.language.as_str();
+        let (kind, data) = match to {
+            Status::Resolved => (
+                MailKind::Resolved,
+                json!({
+                    "note": note,
+                    "author": author.map(technician),
+                    "auto_close": labels::human_duration(lang, self.ctx.cfg.lifecycle.auto_close_after),
+                }),
+            ),
+            Status::Closed => (MailKind::Closed, json!({ "note": note })),
+            Status::Rejected => (MailKind::Rejected, json!({ "note": note })),
+            _ => (
+                MailKind::Status,
+                json!({
+                    "note": note,
+                    "waiting": to == Status::Waiting,
+                    "change": {
+                        "from": from,
+                        "to": to,
+                        "from_label": from.label(lang),
+                        "to_label": to.label(lang),
+                    },
+                }),
+            ),
+        };
+        self.requester(kind, data, false)
+    }
+
+    /// Who handles the ticket now (`None`: nobody yet).
+    pub fn owner(&self, name: Option<&str>) -> Result<i64> {
+        let data = json!({"owner": {"name": name}});
+        self.requester(MailKind::Owner, data, false)
+    }
+
+    /// The ticket moved to another support level.
+    pub fn level(&self, reason: Option<&str>) -> Result<i64> {
+        let data = json!({ "reason": reason });
+        self.requester(MailKind::Level, data, false)
+    }
+
+    /// The approver agreed: the ticket is open for the technicians.
+    pub fn approved(&self, approver: &str, note: Option<&str>) -> Result<i64> {
+        let data = json!({"approver": approver, "note": note});
+        self.requester(MailKind::Approved, data, false)
+    }
+
+    /// The approver refused (`note` is their reason, or "-").
+    pub fn rejected(&self, note: &str) -> Result<i64> {
+        let data = json!({ "note": note });
+        self.requester(MailKind::Rejected, data, false)
+    }
+
+    /// A ticket new to `to`: the requester's words and attachments, and why they hear of it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tech_new(
+        &self,
+        to: &[&Technician],
+        why: NewFor,
+        reason: Option<&str>,
+        (text, attachments): (&str, &[String]),
+    ) -> Result<Option<i64>> {
+        let word = match why {
+            NewFor::New => "new",
+            NewFor::Assigned => "assigned",
+            NewFor::Escalated => "escalated",
+        };
+        let label =
+            labels::technician_reason(&self.ctx.cfg.helpdesk.language, word, self.ticket.level);
+        let data = json!({
+            "reason_label": label,
+            "reason": reason,
+            "text": text,
+            "attachments": attachments,
+        });
+        self.technicians(MailKind::TechNew, data, to)
+    }
+
+    /// The requester (or someone copied) wrote again; `reopened` when that reopened the ticket.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tech_reply(
+        &self,
+        to: &[&Technician],
+        author: &Address,
+        text: &str,
+        reopened: bool,
+        attachments: &[&str],
+    ) -> Result<Option<i64>> {
+        let data = json!({
+            "text": text,
+            "author": person(author.name.as_deref(), &author.email),
+            "reopened": reopened,
+            "attachments": attachments,
+        });
+        self.technicians(MailKind::TechReply, data, to)
+    }
+
+    /// An internal note, for the other technicians.
+    pub fn tech_note(
+        &self,
+        to: &[&Technician],
+        text: &str,
+        author: Option<&Technician>,
+    ) -> Result<Option<i64>> {
+        let author = author.map(|a| json!({"name": a.name, "email": a.email}));
+        let data = json!({"text": text, "author": author});
+        self.technicians(MailKind::TechNote, data, to)
+    }
+
+    /// A technician's commands were refused, each error with its line; nothing was changed.
+    pub fn command_error(&self, errors: &[String], tech: &Technician) -> Result<Option<i64>> {
+        let data = json!({"errors": errors, "author": technician(tech)});
+        self.technicians(MailKind::CommandError, data, &[tech])
+    }
+
+    /// An SLA deadline is near: `left` is the working time left, in words.
+    pub fn sla_warning(
+        &self,
+        to: &[&Technician],
+        target_label: &str,
+        due_local: Option<&str>,
+        left: &str,
+    ) -> Result<Option<i64>> {
+        let data = json!({"target_label": target_label, "due_local": due_local, "left": left});
+        self.technicians(MailKind::SlaWarning, data, to)
+    }
+
+    /// An SLA deadline passed: to `to`, and to `managers` when they must hear of it too.
+    pub fn sla_breach(
+        &self,
+        to: &[&Technician],
+        managers: Option<Vec<Address>>,
+        b: &Breach<'_>,
+    ) -> Result<()> {
+        let data = json!({
+            "target_label": b.target_label,
+            "due_local": b.due_local,
+            "text": b.text,
+            "escalated_to": b.escalated_to,
+        });
+        self.technicians(MailKind::SlaBreach, data.clone(), to)?;
+        if let Some(managers) = managers {
+            self.staff(MailKind::SlaBreach, data, managers)?;
+        }
+        Ok(())
+    }
+
+    /// A ticket a rule marked for immediate escalation, to the IT head (`escalation.security`).
+    pub fn security_alert(
+        &self,
+        (text, attachments): (&str, &[String]),
+        rules: &str,
+    ) -> Result<Option<i64>> {
+        let to = self
+            .ctx
+            .cfg
+            .escalation
+            .security
+            .iter()
+            .map(|a| bare(a))
+            .collect();
+        let data = json!({"text": text, "attachments": attachments, "rules": rules});
+        self.staff(MailKind::SecurityAlert, data, to)
+    }
+
+    /// Asks `approver` to answer SETUJU or TOLAK; `token_tag` goes in the subject.
+    pub fn approval_request(
+        &self,
+        approver: &str,
+        token_tag: &str,
+        (text, attachments): (&str, &[String]),
+    ) -> Result<Option<i64>> {
+        let data = json!({"token_tag": token_tag, "text": text, "attachments": attachments});
+        self.staff(MailKind::ApprovalRequest, data, vec![bare(approver)])
+    }
+
+    /// Reminds the approver of a decision still owed.
+    pub fn approval_reminder(
+        &self,
+        approval: &Approval,
+        token_tag: &str,
+        text: &str,
+    ) -> Result<Option<i64>> {
+        let data = json!({
+            "token_tag": token_tag,
+            "text": text,
+            "requested_local": self.ctx.local_time(approval.requested_at),
+        });
+        let to = vec![bare(&approval.approver)];
+        self.staff(MailKind::ApprovalReminder, data, to)
+    }
+
+    /// Tells `managers` that an approval is overdue despite a reminder.
+    pub fn approval_overdue(
+        &self,
+        approval: &Approval,
+        managers: Vec<Address>,
+    ) -> Result<Option<i64>> {
+        let data = json!({
+            "approver": approval.approver,
+            "requested_local": self.ctx.local_time(approval.requested_at),
+        });
+        self.staff(MailKind::ApprovalOverdue, data, managers)
+    }
+
+    /// Tells an approver that their answer decided nothing, and why.
+    pub fn approval_refused(
+        &self,
+        approver: &str,
+        why: &str,
+        token_tag: &str,
+    ) -> Result<Option<i64>> {
+        let data = json!({"why": why, "token_tag": token_tag});
+        self.staff(MailKind::ApprovalRefused, data, vec![bare(approver)])
+    }
 }
 
 #[cfg(test)]
