@@ -281,6 +281,44 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// Who a participant of a ticket is to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Who opened it; every mail to the requester's side goes to them.
+    Requester,
+    /// Someone the requester (or a technician with `#cc`) copied: follows the ticket and may
+    /// write to it.
+    Cc,
+}
+
+impl Role {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Requester => "requester",
+            Role::Cc => "cc",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "requester" => Ok(Role::Requester),
+            "cc" => Ok(Role::Cc),
+            other => Err(format!("unknown participant role `{other}`")),
+        }
+    }
+}
+
 /// What an incoming message is to the ticket it is stored on (the messages table's `kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageKind {

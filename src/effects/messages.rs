@@ -7,7 +7,7 @@ use rusqlite::Connection;
 
 use crate::config::Config;
 use crate::inbound::Inbound;
-use crate::model::{EventKind, MessageKind};
+use crate::model::{EventKind, MessageKind, Role};
 use crate::store;
 
 fn join(list: &[crate::inbound::Address]) -> String {
@@ -87,7 +87,7 @@ pub fn add_copied_participants(
     let room = usize::try_from(cfg.limits.max_recipients.saturating_sub(1)).unwrap_or(usize::MAX);
     let mut present = store::tickets::participants(conn, ticket)?
         .into_iter()
-        .filter(|p| p.role == "cc")
+        .filter(|p| p.role == Role::Cc)
         .count();
     let mut dropped: Vec<&str> = Vec::new();
     for a in msg.to.iter().chain(msg.cc.iter()) {
@@ -96,7 +96,7 @@ pub fn add_copied_participants(
         }
         if store::tickets::is_participant(conn, ticket, &a.email)? {
             // Already on the ticket: this only fills in a missing name.
-            store::tickets::add_participant(conn, ticket, &a.email, a.name.as_deref(), "cc")?;
+            store::tickets::add_participant(conn, ticket, &a.email, a.name.as_deref(), Role::Cc)?;
             continue;
         }
         if present >= room {
@@ -105,7 +105,7 @@ pub fn add_copied_participants(
             }
             continue;
         }
-        store::tickets::add_participant(conn, ticket, &a.email, a.name.as_deref(), "cc")?;
+        store::tickets::add_participant(conn, ticket, &a.email, a.name.as_deref(), Role::Cc)?;
         present += 1;
     }
     if !dropped.is_empty() {

@@ -14,7 +14,7 @@ use crate::config::{Config, Technician};
 use crate::decide::lifecycle::{self, Change, Known, Plan};
 use crate::decide::rules;
 use crate::decide::sla::{self, Targets};
-use crate::model::{EventKind, Status};
+use crate::model::{EventKind, Role, Status};
 use crate::outbound::mails::{self, NewFor};
 use crate::outbound::{self, Ctx, labels};
 use crate::store::{self, Ticket};
@@ -208,7 +208,7 @@ pub fn commit(
                 mails::About::new(conn, ctx, t).tech_note(&to, text, author)?;
             }
             Change::Cc(address) => {
-                store::tickets::add_participant(conn, t.id, address, None, "cc")?;
+                store::tickets::add_participant(conn, t.id, address, None, Role::Cc)?;
             }
             Change::Priority { .. } => {
                 // New targets, counted from the ticket's creation (time spent paused before the

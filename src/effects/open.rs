@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use super::messages::{add_copied_participants, store_message};
 use crate::decide::intake::Intake;
 use crate::inbound::{Address, Inbound};
-use crate::model::{EventKind, MessageKind, Status, Ticket};
+use crate::model::{EventKind, MessageKind, Role, Status, Ticket};
 use crate::outbound::mails::{self, NewFor};
 use crate::outbound::{Ctx, labels};
 use crate::store;
@@ -98,7 +98,13 @@ fn insert(
             now,
         },
     )?;
-    store::tickets::add_participant(tx, id, &sender.email, sender.name.as_deref(), "requester")?;
+    store::tickets::add_participant(
+        tx,
+        id,
+        &sender.email,
+        sender.name.as_deref(),
+        Role::Requester,
+    )?;
     add_copied_participants(tx, cfg, id, msg, now)?;
     store_message(tx, cfg, id, MessageKind::Request, msg, arrival.raw, now)?;
     let event = |kind, detail: &str| store::events::add(tx, Some(id), now, "loket", kind, detail);

@@ -308,7 +308,7 @@ fn to_requester(
     let cc = if with_cc {
         store::tickets::participants(conn, ticket.id)?
             .into_iter()
-            .filter(|p| p.role == "cc" && p.email != ticket.requester_email)
+            .filter(|p| p.role == crate::model::Role::Cc && p.email != ticket.requester_email)
             .map(|p| Address {
                 name: p.name,
                 email: p.email,

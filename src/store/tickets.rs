@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{from_ms, to_ms};
-use crate::model::{SlaClock, Status};
+use crate::model::{Role, SlaClock, Status};
 
 pub use crate::model::Ticket;
 
@@ -223,7 +223,7 @@ pub fn last_round_robin(conn: &Connection) -> Result<Option<String>> {
 pub struct Participant {
     pub email: String,
     pub name: Option<String>,
-    pub role: String,
+    pub role: Role,
 }
 
 /// Adds a participant; an existing one keeps its role (the requester stays the requester even
@@ -233,13 +233,13 @@ pub fn add_participant(
     ticket: i64,
     email: &str,
     name: Option<&str>,
-    role: &str,
+    role: Role,
 ) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO participants (ticket_id, email, name, role) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (ticket_id, email) DO UPDATE SET name = COALESCE(participants.name, excluded.name)",
     )?
-    .execute(params![ticket, email, name, role])?;
+    .execute(params![ticket, email, name, role.as_str()])?;
     Ok(())
 }
 
@@ -251,7 +251,16 @@ pub fn participants(conn: &Connection, ticket: i64) -> Result<Vec<Participant>> 
         Ok(Participant {
             email: r.get(0)?,
             name: r.get(1)?,
-            role: r.get(2)?,
+            role: {
+                let text: String = r.get(2)?;
+                text.parse().map_err(|e: String| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        2,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })?
+            },
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
