@@ -97,3 +97,32 @@ pub fn ticket(status: crate::model::Status) -> crate::model::Ticket {
         mailbox: None,
     }
 }
+
+/// A plain mail to the helpdesk, as a mail client writes it: `from` is an address,
+/// `message_id` without the angle brackets.
+pub fn mail(from: &str, message_id: &str, subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: <{from}>\r\nTo: <helpdesk@example.test>\r\nSubject: {subject}\r\n\
+         Message-ID: <{message_id}>\r\nDate: Mon, 23 Nov 2026 09:00:00 +0700\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+/// [`mail`], parsed.
+pub fn inbound(from: &str, subject: &str, body: &str) -> crate::inbound::Inbound {
+    crate::inbound::parse::parse(&mail(from, "m1@example.test", subject, body))
+        .expect("a fixture mail parses")
+}
+
+/// [`mail`] through the whole pipeline into `conn`, as `loket ingest` takes it.
+pub fn deliver(
+    conn: &mut rusqlite::Connection,
+    env: &crate::env::Env,
+    (from, message_id): (&str, &str),
+    subject: &str,
+    body: &str,
+) -> crate::pipeline::Outcome {
+    let raw = mail(from, message_id, subject, body);
+    crate::pipeline::process(conn, env, &raw, &crate::pipeline::Source::Stdin)
+        .unwrap_or_else(|e| panic!("{subject}: {e:#}"))
+}

@@ -153,7 +153,6 @@ pub async fn run(
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::pipeline::{Source, process};
 
     fn env(clock: Arc<ManualClock>) -> Env {
         let extra = format!(
@@ -172,18 +171,9 @@ managers = ["boss@example.test"]
         crate::fixtures::env(cfg, clock)
     }
 
-    fn mail(from: &str, id: &str, subject: &str, body: &str) -> Vec<u8> {
-        format!(
-            "From: <{from}>\r\nTo: <helpdesk@example.test>\r\nSubject: {subject}\r\n\
-             Message-ID: <{id}>\r\nDate: Mon, 23 Nov 2026 09:00:00 +0700\r\n\r\n{body}\r\n"
-        )
-        .into_bytes()
-    }
-
     /// One mail through the pipeline, as `loket ingest` would take it.
     fn deliver(conn: &mut Connection, env: &Env, from: &str, id: &str, subject: &str, body: &str) {
-        process(conn, env, &mail(from, id, subject, body), &Source::Stdin)
-            .unwrap_or_else(|e| panic!("{subject}: {e:#}"));
+        crate::fixtures::deliver(conn, env, (from, id), subject, body);
     }
 
     /// Rina's VPN request, resolved by Budi.

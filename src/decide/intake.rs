@@ -112,11 +112,7 @@ mod tests {
     }
 
     fn msg(subject: &str) -> Inbound {
-        let raw = format!(
-            "From: Rina <rina@example.test>\r\nTo: helpdesk@example.test\r\nSubject: {subject}\r\n\
-             Message-ID: <m1@example.test>\r\n\r\nTolong dibantu.\r\n"
-        );
-        crate::inbound::parse::parse(raw.as_bytes()).expect("a mail")
+        fixtures::inbound("rina@example.test", subject, "Tolong dibantu.")
     }
 
     fn no_turn() -> Result<Option<String>, std::convert::Infallible> {
