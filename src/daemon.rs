@@ -24,11 +24,23 @@ use crate::{inbound, metrics, outbound, scheduler, store};
 /// Builds the shared environment: config, compiled templates, the real clock.
 pub fn env(cfg: Config) -> Result<Env> {
     let renderer = Renderer::new(cfg.templates.dir.as_deref()).context("loading templates")?;
-    Ok(Env {
+    Ok(env_with(cfg, renderer))
+}
+
+/// [`env`] for a command that handles one thing and exits (`loket ingest`, a release, a
+/// digest): its templates are compiled when first rendered, which is what makes a process per
+/// mail cheap. The daemon compiles them all at start instead, to refuse a broken override then.
+pub fn one_shot_env(cfg: Config) -> Result<Env> {
+    let renderer = Renderer::lazy(cfg.templates.dir.as_deref()).context("loading templates")?;
+    Ok(env_with(cfg, renderer))
+}
+
+fn env_with(cfg: Config, renderer: Renderer) -> Env {
+    Env {
         cfg: Arc::new(cfg),
         renderer: Arc::new(renderer),
         clock: Arc::new(SystemClock),
-    })
+    }
 }
 
 /// Loads the config at `path` again for a running daemon: checked as at start, its templates

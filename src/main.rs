@@ -137,7 +137,7 @@ fn ingest(config: &std::path::Path, to: Option<&str>) -> ExitCode {
             }
         };
         init_logging(cfg.logging.format);
-        let env = daemon::env(cfg)?;
+        let env = daemon::one_shot_env(cfg)?;
         let mut raw = Vec::new();
         std::io::stdin()
             .read_to_end(&mut raw)
@@ -392,7 +392,7 @@ fn quarantine(cfg: Config, command: QuarantineCommand) -> Result<()> {
                 .context("writing the message to standard output")?;
         }
         QuarantineCommand::Release { id } => {
-            let env = daemon::env(cfg)?;
+            let env = daemon::one_shot_env(cfg)?;
             let mut conn = store::open(&env.cfg.database.path)?;
             let outcome = pipeline::release(&mut conn, &env, id)?;
             println!("{}", describe(&outcome));
