@@ -656,6 +656,21 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
                 let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("");
                 match technician {
                     Some(tech) => technician_reply(tx, &ctx, &current, &msg, tech)?,
+                    // A manager's From is as easy to forge as a technician's (#21).
+                    None if sender != current.requester_email
+                        && !crate::decide::authn::authenticated(cfg, &msg)
+                        && store::approvals::is_approver(tx, ticket, sender)? =>
+                    {
+                        store::events::add(
+                            tx,
+                            Some(ticket),
+                            now,
+                            sender,
+                            "approval_ignored",
+                            "not authenticated by the receiving server (security.authserv_id)",
+                        )?;
+                        tracing::warn!(ticket, sender, "unauthenticated approval answer ignored");
+                    }
                     None if sender != current.requester_email
                         && store::approvals::is_approver(tx, ticket, sender)? =>
                     {
