@@ -370,17 +370,28 @@ fn default_warn_at() -> f64 {
 }
 
 /// `[security]`: how far a From address is trusted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Security {
     /// Technician commands (and approvals) count only from mail the receiving server
     /// authenticated: an Authentication-Results header from `authserv_id` with dkim=pass or
-    /// spf=pass aligned with the From domain.
-    #[serde(default)]
+    /// spf=pass aligned with the From domain. On unless switched off: off, anyone who writes a
+    /// technician's address in From can resolve tickets and relay text to requesters (#21).
+    #[serde(default = "default_true")]
     pub require_authenticated_commands: bool,
     /// The authserv-id the trusted receiving server writes into Authentication-Results.
     #[serde(default)]
     pub authserv_id: Option<String>,
+}
+
+impl Default for Security {
+    /// A config without `[security]` is as safe as one with it, so it must name `authserv_id`.
+    fn default() -> Self {
+        Security {
+            require_authenticated_commands: true,
+            authserv_id: None,
+        }
+    }
 }
 
 /// How tickets move once they exist: who takes them, when resolved tickets close themselves.
@@ -933,8 +944,11 @@ impl Config {
         {
             return Err(invalid(
                 "security.authserv_id",
-                "is required when security.require_authenticated_commands is true \
-                 (the authserv-id your receiving server writes in Authentication-Results)",
+                "is required: technicians' commands and approvals count only when the \
+                 receiving server vouched for the sender, so name the authserv-id it writes in \
+                 Authentication-Results (`[security]` authserv_id = \"mx.example.co.id\"); \
+                 security.require_authenticated_commands = false takes every From address on \
+                 trust (a test setup, not a helpdesk)",
             ));
         }
         if !(self.escalation.warn_at > 0.0 && self.escalation.warn_at < 1.0) {
@@ -1491,6 +1505,9 @@ tls = "none"
 
 [database]
 path = "loket.db"
+
+[security]
+authserv_id = "mx.example.test"
 "#;
 
     fn load(text: &str) -> Result<Config, ConfigError> {
@@ -1508,6 +1525,36 @@ path = "loket.db"
         assert_eq!(cfg.imap.poll_interval, Duration::from_secs(30));
         assert!(cfg.imap.idle);
         assert_eq!(cfg.domain(), "example.test");
+    }
+
+    /// Issue 21: a config without `[security]` used to take every From address on trust.
+    #[test]
+    fn absent_security_section_requires_authentication_and_names_authserv_id() {
+        let without = MINIMAL.replace("\n[security]\nauthserv_id = \"mx.example.test\"\n", "\n");
+        assert!(!without.contains("[security]"));
+        match load(&without) {
+            Err(ConfigError::Invalid { key, message }) => {
+                assert_eq!(key, "security.authserv_id");
+                assert!(
+                    message.contains("require_authenticated_commands = false"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected an error naming security.authserv_id: {other:?}"),
+        }
+        let cfg = load(MINIMAL).unwrap();
+        assert!(cfg.security.require_authenticated_commands);
+        assert_eq!(cfg.security.authserv_id.as_deref(), Some("mx.example.test"));
+        // Switched off only by saying so.
+        let off = format!("{without}[security]\nrequire_authenticated_commands = false\n");
+        assert!(!load(&off).unwrap().security.require_authenticated_commands);
+        let blank = format!("{without}[security]\nauthserv_id = \" \"\n");
+        assert!(
+            load(&blank)
+                .unwrap_err()
+                .to_string()
+                .contains("security.authserv_id")
+        );
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub async fn run(env: Env, config_path: &Path) -> Result<()> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let cfg = Arc::clone(&env.cfg);
+    if let Some(warning) = crate::decide::authn::open_door_warning(&cfg) {
+        tracing::warn!("{warning}");
+    }
     // Fails early on a bad SMTP setting (unreadable CA file, ...) rather than in the task.
     outbound::smtp::Session::new(&cfg)?;
     // Likewise the IMAP login's secret files; the login (and its token cache) outlives

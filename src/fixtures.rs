@@ -25,6 +25,8 @@ port = 2525
 tls = "none"
 [database]
 path = "unused.db"
+[security]
+require_authenticated_commands = false   # fixture technicians send no Authentication-Results
 "#
     )
 }

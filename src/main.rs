@@ -222,6 +222,13 @@ fn check(cfg: Config) -> Result<()> {
     );
     outbound::render::Renderer::new(cfg.templates.dir.as_deref()).context("templates")?;
     println!("templates: ok");
+    match loket::decide::authn::open_door_warning(&cfg) {
+        Some(warning) => println!("security: WARNING: {warning}"),
+        None => println!(
+            "security: commands need authentication by {}",
+            cfg.security.authserv_id.as_deref().unwrap_or("")
+        ),
+    }
     let rt = tokio::runtime::Runtime::new()?;
     let mut failed = false;
     for account in cfg.accounts() {

@@ -137,6 +137,9 @@ tls = "none"
 [database]
 path = "{db}"
 
+[security]
+require_authenticated_commands = false   # the technicians here send no Authentication-Results
+
 [[technicians]]
 email = "andi@example.test"
 name = "Andi"

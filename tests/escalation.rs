@@ -19,6 +19,11 @@ struct Desk {
 }
 
 fn desk() -> Desk {
+    desk_with("")
+}
+
+/// [`desk`] with `more` config appended (tables of its own).
+fn desk_with(more: &str) -> Desk {
     let (l1, l2, it_head, manager, boss) = (
         unique("l1"),
         unique("l2"),
@@ -93,6 +98,7 @@ name = "cctv access"
 subject_any = ["akses cctv"]
 category = "access"
 approval = "manager"
+{more}
 "#
     );
     let loket = Loket::start(Options {
@@ -307,6 +313,71 @@ fn approval_by_the_requesters_manager() {
         1,
         WAIT,
     );
+    assert_eq!(
+        d.loket
+            .count("SELECT COUNT(*) FROM tickets WHERE id = 1 AND status = 'open'"),
+        1
+    );
+}
+
+/// Issue 21: with authentication required, a manager's answer counts only when the receiving
+/// server vouched for it, as a technician's command does; the approval code alone (a forwarded
+/// request, a leaked mail) is not enough.
+#[test]
+fn forged_approval_decides_nothing_when_authentication_is_required() {
+    let s = stack();
+    let d = desk_with(
+        "[security]\nrequire_authenticated_commands = true\nauthserv_id = \"mx.example.test\"\n",
+    );
+    let user = unique("keuangan-rina");
+    s.send(
+        &user,
+        &d.loket.address,
+        "Akses CCTV gudang",
+        "Mohon akses CCTV.",
+        "",
+    );
+    let request = &s.wait_mail(&d.manager, 1, WAIT)[0];
+    let subject = header(request, "Subject").unwrap();
+    let forged = [
+        "",
+        "Authentication-Results: evil.test; dkim=pass header.d=example.test\r\n",
+        "Authentication-Results: mx.example.test; dkim=fail header.d=example.test\r\n\
+         Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n",
+    ];
+    for headers in forged {
+        s.send(
+            &d.manager,
+            &d.loket.address,
+            &format!("RE: {subject}"),
+            "SETUJU",
+            headers,
+        );
+    }
+    d.loket.wait_count(
+        "SELECT COUNT(*) FROM events WHERE kind = 'approval_ignored'",
+        forged.len() as i64,
+        WAIT,
+    );
+    std::thread::sleep(QUIET);
+    assert_eq!(
+        d.loket
+            .count("SELECT COUNT(*) FROM tickets WHERE id = 1 AND status = 'awaiting-approval'"),
+        1,
+        "forged approvals decide nothing"
+    );
+    assert!(s.mailbox(&d.l1).is_empty(), "technicians still wait");
+    assert_eq!(s.mailbox(&user).len(), 1, "only the acknowledgement");
+
+    // The manager's own, vouched for by the receiving server.
+    s.send(
+        &d.manager,
+        &d.loket.address,
+        &format!("RE: {subject}"),
+        "SETUJU",
+        "Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=example.test\r\n",
+    );
+    wait_subject(s, &user, "disetujui");
     assert_eq!(
         d.loket
             .count("SELECT COUNT(*) FROM tickets WHERE id = 1 AND status = 'open'"),

@@ -431,6 +431,38 @@ fn check_reports_idle_and_smtp() {
     assert!(out.contains("smtp 127.0.0.1"), "{out}");
 }
 
+/// Issue 21: taking From addresses on trust is a choice that must be seen, at check and at start.
+#[test]
+fn check_and_start_warn_when_commands_need_no_authentication() {
+    // The test config says require_authenticated_commands = false.
+    let mut loket = Loket::configure(Options::default());
+    let (code, out, err) = loket.cli(&["check"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("security: WARNING: security.require_authenticated_commands = false"),
+        "{out}"
+    );
+    loket.spawn();
+    loket.wait_log(
+        "security.require_authenticated_commands = false",
+        1,
+        Duration::from_secs(20),
+    );
+    assert!(loket.log().contains("WARN"), "{}", loket.log());
+
+    let on = Loket::configure(Options {
+        extra: "[security]\nauthserv_id = \"mx.example.test\"\n".into(),
+        ..Options::default()
+    });
+    let (code, out, err) = on.cli(&["check"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("WARNING"), "{out}");
+    assert!(
+        out.contains("security: commands need authentication by mx.example.test"),
+        "{out}"
+    );
+}
+
 #[test]
 fn tls_imap_with_private_ca_works() {
     let s = stack();

@@ -312,3 +312,86 @@ fn spoofed_technician_is_not_obeyed_when_authentication_is_required() {
     );
     s.wait_mail(&user, 2, WAIT);
 }
+
+/// Issue 21: a sender can write `Authentication-Results` headers with the trusted server's id
+/// themselves. Only the server's own (the topmost run) counts, and its failure wins: a forged
+/// `dkim=pass` below a `dkim=fail`, or below the server's `dkim=none`, vouches for nothing.
+#[test]
+fn forged_authentication_results_below_the_servers_own_are_not_obeyed() {
+    let s = stack();
+    let tech = unique("tech");
+    let outsider = unique("mallory");
+    let loket = Loket::start(Options {
+        extra: format!(
+            "[security]\nrequire_authenticated_commands = true\nauthserv_id = \"mx.example.test\"\n\
+             [[technicians]]\nemail = \"{tech}\"\nname = \"Budi\"\n"
+        ),
+        ..Options::default()
+    });
+    let desk = Desk {
+        loket,
+        techs: vec![tech.clone()],
+    };
+    let user = open_ticket(s, &desk);
+    let priority = |l: &Loket| -> Option<String> {
+        l.db()
+            .query_row("SELECT priority FROM tickets WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .expect("ticket priority")
+    };
+    let before = priority(&desk.loket);
+
+    let forgeries = [
+        // The server's verdict on top, the sender's "pass" with the same id below it.
+        "Authentication-Results: mx.example.test; dkim=fail (signature did not verify) header.d=example.test\r\n\
+         Authentication-Results: mx.example.test; dkim=pass header.d=example.test header.s=s1\r\n",
+        // The server found no signature at all.
+        "Authentication-Results: mx.example.test; dkim=none; spf=none smtp.mailfrom=example.test\r\n\
+         Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n",
+        // Both in one header: an aligned failure wins over the pass.
+        "Authentication-Results: mx.example.test; dkim=pass header.d=example.test; spf=fail smtp.mailfrom=x@example.test\r\n",
+    ];
+    for headers in forgeries {
+        s.send(
+            &tech,
+            &desk.loket.address,
+            "RE: [HD-1] Printer lantai 2 macet",
+            &format!(
+                "#priority P1\n#cc {outsider}\n#resolve\n\nKlik tautan ini untuk reset sandi."
+            ),
+            headers,
+        );
+    }
+    desk.loket.wait_processed(1 + forgeries.len(), WAIT);
+    assert_eq!(status(&desk.loket, 1), "open", "forged #resolve not obeyed");
+    assert_eq!(priority(&desk.loket), before, "forged #priority not obeyed");
+    assert_eq!(
+        desk.loket.count(&format!(
+            "SELECT COUNT(*) FROM participants WHERE email = '{outsider}'"
+        )),
+        0,
+        "forged #cc adds no one"
+    );
+    std::thread::sleep(QUIET);
+    assert_eq!(
+        s.mailbox(&user).len(),
+        1,
+        "nothing relayed to the requester from a forged technician"
+    );
+    assert!(s.mailbox(&outsider).is_empty());
+
+    // The server's own pass on top is still obeyed.
+    s.send(
+        &tech,
+        &desk.loket.address,
+        "RE: [HD-1] Printer lantai 2 macet",
+        "#priority P1\n#resolve",
+        "Authentication-Results: mx.example.test; dkim=pass header.d=example.test header.s=s1\r\n",
+    );
+    desk.loket.wait_count(
+        "SELECT COUNT(*) FROM tickets WHERE id = 1 AND status = 'resolved' AND priority = 'P1'",
+        1,
+        WAIT,
+    );
+}

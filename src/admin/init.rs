@@ -124,6 +124,10 @@ mod tests {
                 "{lang}"
             );
             assert!(text.contains("/id/") && text.contains("/en/"), "{lang}");
+            // Safe by default: commands count only from authenticated mail (#21).
+            assert!(cfg.security.require_authenticated_commands, "{lang}");
+            assert!(cfg.security.authserv_id.is_some(), "{lang}");
+            assert!(text.contains("\n[security]\n"), "{lang}");
             // The example's own opening lines are replaced.
             assert!(!text.contains("A unit test loads this file"), "{lang}");
         }

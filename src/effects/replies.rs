@@ -41,6 +41,21 @@ pub fn append(
         let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("");
         match technician {
             Some(tech) => technician_reply(tx, ctx, &current, msg, tech)?,
+            // A manager's From is as easy to forge as a technician's (#21).
+            None if sender != current.requester_email
+                && !authn::authenticated(cfg, msg)
+                && store::approvals::is_approver(tx, ticket, sender)? =>
+            {
+                store::events::add(
+                    tx,
+                    Some(ticket),
+                    now,
+                    sender,
+                    EventKind::ApprovalIgnored,
+                    "not authenticated by the receiving server (security.authserv_id)",
+                )?;
+                tracing::warn!(ticket, sender, "unauthenticated approval answer ignored");
+            }
             None if sender != current.requester_email
                 && store::approvals::is_approver(tx, ticket, sender)? =>
             {
