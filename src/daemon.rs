@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::env::{Env, LiveEnv};
 use crate::health::Health;
 use crate::outbound::render::Renderer;
-use crate::{inbound, metrics, outbound, scheduler, store};
+use crate::{inbound, ingest, metrics, outbound, scheduler, store};
 
 /// Builds the shared environment: config, compiled templates, the real clock.
 pub fn env(cfg: Config) -> Result<Env> {
@@ -106,15 +106,19 @@ pub async fn run(env: Env, config_path: &Path) -> Result<()> {
     // One IMAP task per mailbox, each with its own connection to the database (they take
     // turns at writing through the store's write gate, like every writer).
     for account in cfg.accounts() {
+        let driver = ingest::Driver::new(
+            Arc::clone(&live),
+            Arc::clone(&wake),
+            Arc::clone(&health),
+            cancel.clone(),
+        );
         let task = inbound::imap::Task {
             account: account.clone(),
             login: login.for_account(account)?,
-            live: Arc::clone(&live),
             db: store::Db::open(&cfg.database.path)?,
-            outbox_wake: Arc::clone(&wake),
+            driver: Arc::new(driver),
             health: Arc::clone(&health),
             cancel: cancel.clone(),
-            attempts: Arc::default(),
         };
         let span = tracing::info_span!("imap", mailbox = %account.address);
         tasks.spawn(inbound::imap::run(env.clone(), task).instrument(span));

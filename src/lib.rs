@@ -16,7 +16,8 @@
 //! ```
 //!
 //! To follow a new request from IMAP to its sent acknowledgement: `inbound::imap::fetch_new`
-//! fetches it and calls `ingest`, which runs `pipeline::process_batch`; `pipeline::process_in`
+//! fetches it and hands it to `ingest::Driver::ingest`, which takes the write gate and runs
+//! `pipeline::process_batch`; `pipeline::process_in`
 //! parses it, `thread::locate` finds no ticket, `decide::inbound` says `NewTicket`,
 //! `decide::intake::Intake::decide` picks category, priority, owner and approver,
 //! `effects::open::open_ticket` writes the ticket and calls `outbound::mails::ack`, which
@@ -45,6 +46,7 @@ pub mod env;
 pub mod fixtures;
 pub mod health;
 pub mod inbound;
+pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod net;

@@ -1,25 +1,25 @@
-//! The IMAP side: one session that fetches new messages by UID, hands each to the pipeline, and
-//! only after the pipeline has committed flags it \Seen (or moves it). Progress is tracked by
-//! UID in the database, never by the \Seen flag, so a person reading the mailbox in another
+//! The IMAP side: one session that fetches new messages by UID, hands each batch to the ingest
+//! driver (`crate::ingest`), and only after the driver has committed flags it \Seen (or moves
+//! it). Progress is tracked by UID in the database, never by the \Seen flag, so a person reading the mailbox in another
 //! client loses nothing. IDLE where offered, polling otherwise; reconnects with capped backoff.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use async_imap::Session;
 use async_imap::extensions::idle::IdleResponse;
 use futures::TryStreamExt;
-use rusqlite::Connection;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Account, AuthMode, Config, TlsMode};
+use crate::env::Env;
 use crate::health::Health;
+use crate::ingest::Driver;
 use crate::net::{Stream, tls_connector};
-use crate::pipeline::{self, Env, Outcome, Source};
+// Where the benchmark and older callers find the driver's limits.
+pub use crate::ingest::{MAX_ATTEMPTS, MAX_HOLD, MAX_PER_COMMIT};
 use crate::store::{self, mailbox};
 use crate::token::{SaslAuthenticator, TokenSource};
 
@@ -201,24 +201,17 @@ pub async fn probe(cfg: &Config, account: &Account) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// What one IMAP task works with besides the pipeline's environment.
+/// What one IMAP task works with besides the environment.
 pub struct Task {
     pub account: Account,
     /// Built once at start and kept across reconnects (an OAuth2 token is reused until due).
     pub login: Login,
-    /// Rules, templates and the rest of the config as reloaded by SIGHUP; read per batch.
-    pub live: Arc<crate::env::LiveEnv>,
     pub db: store::Db,
-    pub outbox_wake: Arc<Notify>,
+    /// Stores what this task fetches; kept across reconnects.
+    pub driver: Arc<Driver>,
     pub health: Arc<Health>,
     pub cancel: CancellationToken,
-    /// Failed attempts per message (UIDVALIDITY, UID) that failed for a reason that is not
-    /// temporary; kept across reconnects. See [`MAX_ATTEMPTS`].
-    pub attempts: Arc<Mutex<HashMap<(u32, u32), u32>>>,
 }
-
-/// A message that fails this many times for a reason that is not temporary is quarantined.
-pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The IMAP task of one mailbox: runs sessions until `cancel`, reconnecting with backoff (1 s
 /// doubling up to `imap.max_backoff`) when the server goes away.
@@ -362,7 +355,7 @@ async fn session(env: &Env, task: &Task) -> Result<()> {
     }
 }
 
-/// Fetches every message above `last_uid` in batches and runs each through the pipeline,
+/// Fetches every message above `last_uid` in batches and hands each batch to the ingest driver,
 /// advancing `last_uid` past every committed message (also when a later one fails).
 async fn fetch_new(
     env: &Env,
@@ -371,7 +364,7 @@ async fn fetch_new(
     uid_validity: u32,
     last_uid: &mut u32,
 ) -> Result<()> {
-    let (db, wake, cancel) = (&task.db, &task.outbox_wake, &task.cancel);
+    let (db, cancel) = (&task.db, &task.cancel);
     let cfg = &env.cfg;
     // UID n:* always includes the highest UID even when it is below n, hence the filter.
     let mut sizes: Vec<(u32, u32)> = s
@@ -440,104 +433,13 @@ async fn fetch_new(
                 "some messages had no body (expunged meanwhile?); skipped"
             );
         }
-        let env2 = task.live.get();
-        let mailbox = task.account.key.clone();
-        let wake2 = Arc::clone(wake);
-        let cancel2 = cancel.clone();
-        let attempts = Arc::clone(&task.attempts);
-        let health = Arc::clone(&task.health);
-        // The batch is processed in order on one blocking thread, several messages per
-        // transaction (see pipeline::process_batch); progress stops at the first temporary
-        // failure so nothing is skipped. The sender is woken after every commit.
-        let processed = db.run(move |conn| {
-            let items: Vec<(&[u8], Source)> = fetched
-                .iter()
-                .map(|(uid, raw)| {
-                    (
-                        raw.as_slice(),
-                        Source::Imap {
-                            mailbox: mailbox.clone(),
-                            uid_validity,
-                            uid: *uid,
-                        },
-                    )
-                })
-                .collect();
-            let mut done = Vec::new();
-            // A shutdown stops at the next commit: the rest of the batch stays unseen on the
-            // server and is fetched again after the restart.
-            while done.len() < items.len() && !cancel2.is_cancelled() {
-                pace(conn, &env2, &health, &cancel2);
-                let gate = store::blocking_turn();
-                let held = std::time::Instant::now();
-                // Commit when the sender (or another writer) waits for the gate, and at least
-                // every few milliseconds, so no writer waits long.
-                let enough = |n: usize| {
-                    n >= MAX_PER_COMMIT || held.elapsed() >= MAX_HOLD || gate.others_waiting()
-                };
-                let batch = pipeline::process_batch(conn, &env2, &items[done.len()..], &enough);
-                drop(gate);
-                let batch = match batch {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!(uid = fetched[done.len()].0, error = %format!("{e:#}"), "messages not stored; will retry");
-                        return Ok((done, Some(e)));
-                    }
-                };
-                if batch
-                    .outcomes
-                    .iter()
-                    .any(|o| matches!(o, Outcome::Created { .. } | Outcome::Appended { .. }))
-                {
-                    wake2.notify_one();
-                }
-                for outcome in batch.outcomes {
-                    done.push((fetched[done.len()].0, outcome));
-                }
-                if let Some(e) = batch.failure {
-                    let uid = fetched[done.len()].0;
-                    // A lock or a full disk passes; anything else fails the same way every
-                    // time. After a few tries the message goes to quarantine (raw bytes and
-                    // error kept) so it cannot hold up the mailbox behind it.
-                    if store::temporary_failure(&e).is_none() {
-                        let tries = {
-                            let mut a = attempts.lock().unwrap_or_else(|p| p.into_inner());
-                            let n = a.entry((uid_validity, uid)).or_insert(0);
-                            *n += 1;
-                            *n
-                        };
-                        if tries >= MAX_ATTEMPTS {
-                            tracing::error!(uid, tries, error = %format!("{e:#}"), "message fails every time; quarantined with its raw bytes");
-                            let (raw, source) = &items[done.len()];
-                            let gate = store::blocking_turn();
-                            let kept =
-                                pipeline::quarantine_unprocessable(conn, &env2, raw, source, &e);
-                            drop(gate);
-                            match kept {
-                                Ok(outcome) => {
-                                    attempts
-                                        .lock()
-                                        .unwrap_or_else(|p| p.into_inner())
-                                        .remove(&(uid_validity, uid));
-                                    done.push((uid, outcome));
-                                    continue;
-                                }
-                                Err(q) => return Ok((done, Some(q))),
-                            }
-                        }
-                        // Tried again at once, in this session: a reconnect per try would only
-                        // add the reconnect backoff to every bad message.
-                        tracing::warn!(uid, tries, error = %format!("{e:#}"), "message not stored; trying it again");
-                        continue;
-                    }
-                    tracing::error!(uid, error = %format!("{e:#}"), "message not stored; will retry");
-                    return Ok((done, Some(e)));
-                }
-            }
-            Ok((done, None))
-        })
-        .await?;
-        let (done, failure) = processed;
+        // The driver stores the batch in order on one blocking thread and says what it
+        // committed; progress stops at the first temporary failure so nothing is skipped.
+        let (driver, mailbox) = (Arc::clone(&task.driver), task.account.key.clone());
+        let committed = db
+            .run(move |conn| Ok(driver.ingest(conn, &mailbox, uid_validity, &fetched)))
+            .await?;
+        let (done, failure) = (committed.done, committed.failure);
         if let Some((uid, _)) = done.last() {
             *last_uid = (*last_uid).max(*uid);
         }
@@ -548,35 +450,6 @@ async fn fetch_new(
     }
     Ok(())
 }
-
-/// Mails due (acknowledgements, relays, notifications) above which the IMAP task waits before
-/// storing more; see [`pace`].
-pub const OUTBOX_HIGH_WATER: i64 = 50;
-
-/// Backpressure for a backlog: while more than [`OUTBOX_HIGH_WATER`] mails wait for a working
-/// SMTP server, the IMAP task waits (a few milliseconds at a time) instead of storing more.
-/// Storing runs far ahead of sending otherwise, and on a small machine the two fight for the
-/// same cores: the acknowledgements of the first requests wait behind the whole backlog, and the
-/// backlog as a whole takes longer. With the SMTP server failing, nothing waits: mail is stored
-/// and the outbox grows until the server returns.
-fn pace(conn: &Connection, env: &Env, health: &Health, cancel: &CancellationToken) {
-    let started = std::time::Instant::now();
-    while !cancel.is_cancelled() && !health.smtp_failing() {
-        match store::outbox::due_count(conn, env.clock.now(), OUTBOX_HIGH_WATER + 1) {
-            Ok(n) if n > OUTBOX_HIGH_WATER => {}
-            // Below the mark, or a database hiccup (the store call after this will say).
-            _ => break,
-        }
-        // A sender stuck without failing (a hung connection) must not stop ingest for good.
-        if started.elapsed() > PACE_LIMIT {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// The longest the IMAP task waits for the outbox per commit.
-const PACE_LIMIT: Duration = Duration::from_secs(2);
 
 /// Progress lines for a long fetch: at most one every [`Progress::EVERY`], none for a short one.
 struct Progress {
@@ -622,12 +495,6 @@ impl Progress {
         );
     }
 }
-
-/// At most this many messages per transaction ...
-pub const MAX_PER_COMMIT: usize = 50;
-/// ... and the write gate held at most this long by one batch (the scheduler takes the gate
-/// without asking the holder to make room).
-pub const MAX_HOLD: Duration = Duration::from_millis(20);
 
 /// Sets \Seen on (or moves) every committed message whose flag is still owed.
 async fn flush_flags(
@@ -683,56 +550,4 @@ async fn flush_flags(
             .await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env() -> Env {
-        crate::fixtures::env(
-            crate::fixtures::config("helpdesk@example.test", "").expect("config"),
-            crate::fixtures::clock_at("2026-11-23T02:00:00Z"),
-        )
-    }
-
-    fn queue(conn: &Connection, n: usize) {
-        for i in 0..n {
-            conn.execute(
-                "INSERT INTO outbox (kind, message_id, envelope_from, rcpt, raw, created_at, \
-                 next_attempt_at) VALUES ('ack', ?1, 'h@example.test', 'r@example.test', x'00', 0, 0)",
-                [format!("m{i}")],
-            )
-            .expect("outbox row");
-        }
-    }
-
-    #[test]
-    fn pace_waits_only_for_a_long_queue_and_a_working_server() {
-        let conn = store::open_in_memory().expect("store");
-        let env = env();
-        let health = Health::new([], env.clock.now());
-        let cancel = CancellationToken::new();
-        let timed = |h: &Health| {
-            let t = std::time::Instant::now();
-            pace(&conn, &env, h, &cancel);
-            t.elapsed()
-        };
-        queue(&conn, OUTBOX_HIGH_WATER as usize);
-        assert!(
-            timed(&health) < Duration::from_millis(500),
-            "at the mark: no wait"
-        );
-        queue(&conn, 1);
-        let waited = timed(&health);
-        assert!(
-            waited >= PACE_LIMIT && waited < PACE_LIMIT * 3,
-            "above the mark: waits, but not for ever ({waited:?})"
-        );
-        health.smtp_failed(env.clock.now(), "connection refused");
-        assert!(
-            timed(&health) < Duration::from_millis(500),
-            "SMTP failing: mail is stored, the outbox grows"
-        );
-    }
 }
