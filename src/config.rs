@@ -47,7 +47,7 @@ pub struct Config {
     #[serde(default)]
     pub security: Security,
     #[serde(default)]
-    pub calendar: crate::decide::calendar::CalendarConfig,
+    pub calendar: crate::calendar::CalendarConfig,
     #[serde(default)]
     pub escalation: Escalation,
     #[serde(default)]
@@ -87,7 +87,7 @@ pub struct Config {
     accounts: Vec<Account>,
     /// `calendar` checked and built once at load (a holidays file is read then, not per use).
     #[serde(skip)]
-    business: Option<crate::decide::calendar::Calendar>,
+    business: Option<crate::calendar::Calendar>,
 }
 
 /// One `[[mailboxes]]` entry: another helpdesk address (say `sap-support@`) on the same IMAP
@@ -997,7 +997,7 @@ impl Config {
         }
         self.validate_digest()?;
         self.business = Some(
-            crate::decide::calendar::Calendar::new(&self.calendar, self.helpdesk.timezone)
+            crate::calendar::Calendar::new(&self.calendar, self.helpdesk.timezone)
                 .map_err(|(key, why)| invalid(&key, why))?,
         );
         if self.lifecycle.auto_close_after.is_zero() {
@@ -1269,11 +1269,11 @@ impl Config {
     }
 
     /// The business calendar, as built at load.
-    pub fn calendar(&self) -> crate::decide::calendar::Calendar {
+    pub fn calendar(&self) -> crate::calendar::Calendar {
         // Always set by `validate`; a config built another way runs its clock around the clock.
         self.business
             .clone()
-            .unwrap_or_else(|| crate::decide::calendar::Calendar::always(self.helpdesk.timezone))
+            .unwrap_or_else(|| crate::calendar::Calendar::always(self.helpdesk.timezone))
     }
 
     pub fn technician(&self, email: &str) -> Option<&Technician> {

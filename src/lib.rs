@@ -36,6 +36,7 @@
 //! never uses it.
 
 pub mod admin;
+pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;

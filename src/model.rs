@@ -44,6 +44,15 @@ pub struct SlaClock {
     pub paused_at: Option<DateTime<Utc>>,
 }
 
+/// One priority's SLA targets (with its category's overrides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets {
+    pub response: std::time::Duration,
+    pub resolution: std::time::Duration,
+    /// The clock runs around the clock (24x7) rather than on the business calendar.
+    pub always_on: bool,
+}
+
 /// Where a ticket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {

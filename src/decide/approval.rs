@@ -29,32 +29,8 @@ pub enum Decision {
     Rejected(Option<String>),
 }
 
-/// Matches `pattern` with `*` as "any run of characters" against `text`, case-insensitively.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let p = pattern.to_ascii_lowercase();
-    let t = text.to_ascii_lowercase();
-    let parts: Vec<&str> = p.split('*').collect();
-    if parts.len() == 1 {
-        return p == t;
-    }
-    let mut rest = t.as_str();
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            match rest.strip_prefix(part) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            match rest.find(part) {
-                Some(pos) => rest = &rest[pos + part.len()..],
-                None => return false,
-            }
-        }
-    }
-    true
-}
+// Address globs are matched like rule globs; the matcher is a leaf shared with the config.
+pub use crate::decide::words::glob;
 
 /// The approver for a ticket of `requester`: `spec` is an address, or `manager` for the
 /// requester's manager from `[[departments]]`. `None` when no manager is known.

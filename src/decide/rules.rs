@@ -10,7 +10,6 @@
 //! a rule, else impact x urgency through the matrix when either was set (the other one counts as
 //! medium), else `classify.default_priority`.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -20,9 +19,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IntoDeserializer, Visitor};
 
 use crate::config::{Config, ConfigError, LANGUAGES, de_duration, is_plain_address};
-use crate::decide::approval::glob;
-use crate::decide::sla::Targets;
+use crate::decide::words::{Pattern, Words, glob, tokens};
 use crate::inbound::Inbound;
+use crate::model::Targets;
 
 /// Word conditions and regular expressions look at this much of the body at most: a request
 /// says what it is about near the top, and a pathological 50 MB body must not cost seconds and
@@ -1427,93 +1426,6 @@ pub fn explain(cfg: &Config, msg: &Inbound) -> String {
     );
     let _ = writeln!(o, "  approval:    {}", dash(c.approval.as_deref()));
     out
-}
-
-// ---------------------------------------------------------------------------------------------
-// Words
-
-/// The words of `text` in order, lower-cased: maximal runs of Unicode letters and digits, so
-/// "E-mail-nya" is "e", "mail", "nya" and "kuota:" is "kuota".
-fn tokens(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
-
-/// A word-list entry: one or more words that must follow each other; each may be a prefix
-/// (written with a trailing `*`).
-struct Pattern {
-    words: Vec<PatternWord>,
-}
-
-struct PatternWord {
-    text: String,
-    prefix: bool,
-}
-
-impl PatternWord {
-    fn matches(&self, token: &str) -> bool {
-        if self.prefix {
-            token.starts_with(&self.text)
-        } else {
-            token == self.text
-        }
-    }
-}
-
-impl Pattern {
-    fn new(entry: &str) -> Pattern {
-        let mut words = Vec::new();
-        let mut current = String::new();
-        for ch in entry.chars().chain(std::iter::once(' ')) {
-            if ch.is_alphanumeric() {
-                current.push(ch);
-            } else if !current.is_empty() {
-                words.push(PatternWord {
-                    text: current.to_lowercase(),
-                    prefix: ch == '*',
-                });
-                current.clear();
-            }
-        }
-        Pattern { words }
-    }
-}
-
-/// A text's words with an index from word to positions, so that a rule set with hundreds of
-/// entries costs one lookup per entry rather than a scan of the text.
-struct Words<'a> {
-    tokens: &'a [String],
-    index: HashMap<&'a str, Vec<usize>>,
-}
-
-impl<'a> Words<'a> {
-    fn new(tokens: &'a [String]) -> Words<'a> {
-        let mut index: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, t) in tokens.iter().enumerate() {
-            index.entry(t.as_str()).or_default().push(i);
-        }
-        Words { tokens, index }
-    }
-
-    fn has(&self, p: &Pattern) -> bool {
-        let Some((first, rest)) = p.words.split_first() else {
-            return false;
-        };
-        let follows = |start: usize| {
-            rest.iter()
-                .enumerate()
-                .all(|(j, w)| self.tokens.get(start + 1 + j).is_some_and(|t| w.matches(t)))
-        };
-        if first.prefix {
-            (0..self.tokens.len()).any(|i| first.matches(&self.tokens[i]) && follows(i))
-        } else {
-            self.index
-                .get(first.text.as_str())
-                .is_some_and(|starts| starts.iter().any(|&i| follows(i)))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -12,17 +12,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::decide::calendar::Calendar;
+use crate::calendar::Calendar;
 use crate::model::{Status, Ticket};
 
-/// One priority's targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Targets {
-    pub response: Duration,
-    pub resolution: Duration,
-    /// The clock runs around the clock (24x7) rather than on the business calendar.
-    pub always_on: bool,
-}
+pub use crate::model::Targets;
 
 /// Statuses during which the SLA clock stands still.
 pub fn is_paused_status(status: Status) -> bool {
@@ -164,7 +157,7 @@ pub fn due_steps(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::calendar::CalendarConfig;
+    use crate::calendar::CalendarConfig;
 
     const MIN: u64 = 60;
 
