@@ -2,6 +2,8 @@
 //! rejected with an error that names the key, so an administrator never runs a daemon that
 //! silently ignores half of its config file.
 
+pub mod rules;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,19 +62,19 @@ pub struct Config {
     #[serde(default)]
     pub digest: Digest,
     /// Ticket priorities with their SLA targets, most urgent first (default P1, P2, P3).
-    #[serde(default = "crate::decide::rules::default_priorities")]
-    pub priorities: Vec<crate::decide::rules::Priority>,
+    #[serde(default = "rules::default_priorities")]
+    pub priorities: Vec<rules::Priority>,
     /// Impact x urgency -> priority; derived from `priorities` when not given.
     #[serde(default)]
-    pub matrix: Option<crate::decide::rules::Matrix>,
+    pub matrix: Option<rules::Matrix>,
     #[serde(default)]
-    pub categories: Vec<crate::decide::rules::Category>,
+    pub categories: Vec<rules::Category>,
     /// Defaults for mail no rule classifies, and the subject words that raise urgency.
     #[serde(default)]
-    pub classify: crate::decide::rules::Classify,
+    pub classify: rules::Classify,
     /// `[[rules]]`, checked at load with errors that name the rule's index and key.
     #[serde(default)]
-    pub rules: crate::decide::rules::Rules,
+    pub rules: rules::Rules,
     /// `[logging]`: how log lines look on standard error.
     #[serde(default)]
     pub logging: Logging,
@@ -1064,7 +1066,7 @@ impl Config {
         }
         self.limits.validate()?;
         // After the technicians: a rule's assignee must be one of them, as normalised above.
-        crate::decide::rules::validate(self)?;
+        rules::validate(self)?;
         // After the rules: a mailbox's category must be one of the categories.
         self.validate_mailboxes()?;
         Ok(())
@@ -1125,7 +1127,7 @@ impl Config {
                 return Err(invalid(&key("name"), "must not contain control characters"));
             }
             if let Some(c) = &m.category {
-                match crate::decide::rules::category(self, c) {
+                match rules::category(self, c) {
                     Some(found) => m.category = Some(found.name.clone()),
                     None => {
                         return Err(invalid(

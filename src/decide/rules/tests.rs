@@ -2,9 +2,12 @@
 //! `inbound::parse`, as the pipeline sees it.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
+use crate::config::ConfigError;
 use crate::inbound::parse;
+use crate::model::Targets;
 
 /// The example config shipped at the repository root: loaded here so that it can never rot.
 const EXAMPLE: &str = include_str!("../../../loket.example.toml");
