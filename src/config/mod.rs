@@ -2,33 +2,28 @@
 //! rejected with an error that names the key, so an administrator never runs a daemon that
 //! silently ignores half of its config file.
 
+mod de;
 pub mod rules;
+mod servers;
 
-use std::fmt;
+pub use de::ConfigError;
+pub(crate) use de::{de_duration, is_plain_address};
+use de::{de_timezone, invalid, syntax_message};
+pub use servers::*;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-/// An error in the configuration: which key, and what is wrong with it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config file {path}: {message}")]
-    Syntax { path: PathBuf, message: String },
-    #[error("config key `{key}`: {message}")]
-    Invalid { key: String, message: String },
-}
-
-fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_string(),
-        message: message.into(),
-    }
+/// `[[departments]]`: who manages whom, for approvals by "the requester's manager".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Department {
+    pub name: String,
+    pub manager: String,
+    /// Address globs: "*@finance.example.co.id", "rina@example.co.id".
+    pub members: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,7 +50,7 @@ pub struct Config {
     #[serde(default)]
     pub approvals: Approvals,
     #[serde(default)]
-    pub departments: Vec<crate::decide::approval::Department>,
+    pub departments: Vec<Department>,
     /// Who receives the daily digest (and the monthly recap), each for their categories.
     #[serde(default)]
     pub managers: Vec<Manager>,
@@ -455,160 +450,6 @@ pub struct Helpdesk {
     pub ack_rate_window: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// TLS from the first byte (IMAPS 993, SMTPS 465).
-    Tls,
-    /// Plain connection upgraded with STARTTLS before login.
-    Starttls,
-    /// No encryption: accepted only for a loopback host.
-    None,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Imap {
-    pub host: String,
-    pub port: u16,
-    pub tls: TlsMode,
-    pub username: String,
-    #[serde(default)]
-    pub password: Option<String>,
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-    /// `password` (LOGIN with `password`/`password_file`) or `oauth2` (`[imap.oauth2]`).
-    #[serde(default)]
-    pub auth: AuthMode,
-    /// `[imap.oauth2]`: where access tokens come from when `auth = "oauth2"`.
-    #[serde(default)]
-    pub oauth2: Option<OAuth2>,
-    #[serde(default = "default_mailbox")]
-    pub mailbox: String,
-    /// Where processed messages are moved after their ticket is committed; None keeps them in
-    /// `mailbox` (flagged \Seen).
-    #[serde(default)]
-    pub processed_folder: Option<String>,
-    #[serde(default = "default_true")]
-    pub idle: bool,
-    #[serde(default = "default_poll", deserialize_with = "de_duration")]
-    pub poll_interval: Duration,
-    /// Extra CA certificate (PEM) to trust, for a server with a private or self-signed certificate.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// How many messages one UID FETCH asks for.
-    #[serde(default = "default_fetch_batch")]
-    pub fetch_batch: u32,
-    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
-    pub timeout: Duration,
-    /// Longest wait between reconnection attempts (the backoff doubles up to this).
-    #[serde(default = "default_max_backoff", deserialize_with = "de_duration")]
-    pub max_backoff: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Smtp {
-    pub host: String,
-    pub port: u16,
-    pub tls: TlsMode,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-    /// `password` (AUTH PLAIN/LOGIN, or no AUTH without `username`) or `oauth2`
-    /// (`[smtp.oauth2]`, with `username`).
-    #[serde(default)]
-    pub auth: AuthMode,
-    /// `[smtp.oauth2]`: where access tokens come from when `auth = "oauth2"`.
-    #[serde(default)]
-    pub oauth2: Option<OAuth2>,
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
-    pub timeout: Duration,
-    /// Longest wait between two attempts to send one outbox mail.
-    #[serde(default = "default_max_backoff", deserialize_with = "de_duration")]
-    pub max_backoff: Duration,
-}
-
-/// How Loket proves who it is to the IMAP or SMTP server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    /// A password (IMAP LOGIN, SMTP AUTH PLAIN/LOGIN).
-    #[default]
-    Password,
-    /// An OAuth2 access token (SASL XOAUTH2 or OAUTHBEARER), as Microsoft 365 and Google
-    /// Workspace require; see [`OAuth2`].
-    Oauth2,
-}
-
-/// `[imap.oauth2]` / `[smtp.oauth2]`: the token endpoint and the credentials Loket exchanges
-/// there for short-lived access tokens (see `src/token.rs`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OAuth2 {
-    /// The provider's token endpoint, e.g.
-    /// `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`.
-    pub token_url: String,
-    pub client_id: String,
-    /// A file holding the client secret (none for a public client using a refresh token).
-    #[serde(default)]
-    pub client_secret_file: Option<PathBuf>,
-    /// A file holding the refresh token; rewritten (atomically, mode 0600) when the provider
-    /// hands out a new one. Required for `grant = "refresh_token"`.
-    #[serde(default)]
-    pub refresh_token_file: Option<PathBuf>,
-    #[serde(default)]
-    pub grant: Grant,
-    /// Space-separated scopes to ask for (some providers require them, e.g. Microsoft's
-    /// `https://outlook.office365.com/.default` for client credentials).
-    #[serde(default)]
-    pub scope: Option<String>,
-    #[serde(default)]
-    pub mechanism: SaslMechanism,
-    /// A token is renewed when less than this remains of its lifetime (at most half of it).
-    #[serde(default = "default_refresh_before", deserialize_with = "de_duration")]
-    pub refresh_before: Duration,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Grant {
-    /// `grant_type=refresh_token`: a mailbox user consented once; the refresh token stands for it.
-    #[default]
-    RefreshToken,
-    /// `grant_type=client_credentials`: the application itself has mailbox access (Microsoft
-    /// 365 app-only access with a service principal).
-    ClientCredentials,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SaslMechanism {
-    /// Google's and Microsoft's `XOAUTH2`.
-    #[default]
-    Xoauth2,
-    /// RFC 7628 `OAUTHBEARER`.
-    Oauthbearer,
-}
-
-impl SaslMechanism {
-    pub fn name(self) -> &'static str {
-        match self {
-            SaslMechanism::Xoauth2 => "XOAUTH2",
-            SaslMechanism::Oauthbearer => "OAUTHBEARER",
-        }
-    }
-}
-
-fn default_refresh_before() -> Duration {
-    Duration::from_secs(60)
-}
-
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
@@ -736,18 +577,6 @@ fn default_mailbox() -> String {
 fn default_true() -> bool {
     true
 }
-fn default_poll() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_fetch_batch() -> u32 {
-    100
-}
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_max_backoff() -> Duration {
-    Duration::from_secs(60)
-}
 fn default_day() -> Duration {
     Duration::from_secs(24 * 3600)
 }
@@ -776,69 +605,9 @@ fn default_categories() -> Vec<String> {
     vec!["*".into()]
 }
 
-/// A humantime duration ("3s", "15m", "24h").
-pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "`{s}` is not a duration like \"30s\" or \"24h\": {e}"
-        ))
-    })
-}
-
-fn de_timezone<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse::<chrono_tz::Tz>().map_err(|_| {
-        serde::de::Error::custom(format!(
-            "`{s}` is not an IANA time zone like \"Asia/Jakarta\""
-        ))
-    })
-}
-
 /// Languages that ship templates. An override folder may not add a language on its own: every
 /// mail kind must exist in the language chosen.
 pub const LANGUAGES: &[&str] = &["id", "en"];
-
-/// toml's message names the key and shows the line, which is what an administrator needs;
-/// unless that line holds a secret (a password written without quotes, an unclosed string):
-/// then the line and the key are named and the value is not shown, since the message goes to
-/// the log (a SIGHUP reload) and the terminal.
-fn syntax_message(text: &str, e: &toml::de::Error) -> String {
-    let Some(span) = e.span() else {
-        return e.to_string();
-    };
-    let start = span.start.min(text.len());
-    let line_no = text
-        .get(..start)
-        .map_or(0, |before| before.matches('\n').count())
-        + 1;
-    let secret_key = |n: usize| -> Option<String> {
-        let line = text.lines().nth(n.checked_sub(1)?)?;
-        let (key, _) = line.split_once('=')?;
-        let key = key.trim();
-        let lower = key.to_ascii_lowercase();
-        (["password", "secret", "token"]
-            .iter()
-            .any(|w| lower.contains(w))
-            && !lower.ends_with("_file"))
-        .then(|| key.to_string())
-    };
-    // The line itself, or (a string left open runs on) the one before it.
-    let here_or_before = secret_key(line_no).or_else(|| {
-        let here = text.lines().nth(line_no - 1).unwrap_or("");
-        (!here.contains('='))
-            .then(|| secret_key(line_no - 1))
-            .flatten()
-    });
-    if let Some(key) = here_or_before {
-        format!(
-            "line {line_no}, key `{key}`: not a valid value (not shown: it is a secret; \
-             write it as a quoted string, or use {key}_file)"
-        )
-    } else {
-        e.to_string()
-    }
-}
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -1291,197 +1060,6 @@ impl Config {
             .rsplit('@')
             .next()
             .unwrap_or("localhost")
-    }
-}
-
-pub(crate) fn is_plain_address(s: &str) -> bool {
-    let mut parts = s.split('@');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(local), Some(domain), None) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !s
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
-        }
-        _ => false,
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
-}
-
-fn validate_server(section: &str, host: &str, port: u16, tls: TlsMode) -> Result<(), ConfigError> {
-    if host.trim().is_empty() {
-        return Err(invalid(&format!("{section}.host"), "must not be empty"));
-    }
-    if port == 0 {
-        return Err(invalid(
-            &format!("{section}.port"),
-            "must be between 1 and 65535",
-        ));
-    }
-    if tls == TlsMode::None && !is_loopback(host) {
-        // Passwords in clear text over a network are never what an administrator wants.
-        return Err(invalid(
-            &format!("{section}.tls"),
-            format!(
-                "\"none\" is only allowed for a loopback host, not `{host}`; use \"tls\" or \"starttls\""
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn validate_secret(
-    section: &str,
-    password: &Option<String>,
-    file: &Option<PathBuf>,
-    required: bool,
-) -> Result<(), ConfigError> {
-    match (password, file) {
-        (Some(_), Some(_)) => Err(invalid(
-            &format!("{section}.password"),
-            format!("give either {section}.password or {section}.password_file, not both"),
-        )),
-        (None, None) if required => Err(invalid(
-            &format!("{section}.password"),
-            format!("missing: give {section}.password or {section}.password_file"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// `auth` and the `oauth2` table agree, and the table is usable: an http(s) endpoint (plain
-/// http only on loopback, since the client secret travels in the request), the files its grant
-/// needs, readable now.
-fn validate_auth(
-    section: &str,
-    auth: AuthMode,
-    oauth2: &Option<OAuth2>,
-) -> Result<(), ConfigError> {
-    let o = match (auth, oauth2) {
-        (AuthMode::Password, None) => return Ok(()),
-        (AuthMode::Password, Some(_)) => {
-            return Err(invalid(
-                &format!("{section}.oauth2"),
-                format!("is only used with {section}.auth = \"oauth2\""),
-            ));
-        }
-        (AuthMode::Oauth2, None) => {
-            return Err(invalid(
-                &format!("{section}.oauth2"),
-                format!(
-                    "missing: {section}.auth = \"oauth2\" needs a [{section}.oauth2] table \
-                     with token_url, client_id and refresh_token_file (or client credentials)"
-                ),
-            ));
-        }
-        (AuthMode::Oauth2, Some(o)) => o,
-    };
-    let key = |k: &str| format!("{section}.oauth2.{k}");
-    let url = url::Url::parse(o.token_url.trim()).ok();
-    let host = url.as_ref().and_then(|u| u.host_str()).unwrap_or("");
-    match url.as_ref().map(|u| u.scheme()) {
-        Some("https") if !host.is_empty() => {}
-        Some("http") if !host.is_empty() => {
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            if !is_loopback(bare) {
-                return Err(invalid(
-                    &key("token_url"),
-                    format!(
-                        "`{}`: plain http is only allowed for a loopback host; use https",
-                        o.token_url
-                    ),
-                ));
-            }
-        }
-        _ => {
-            return Err(invalid(
-                &key("token_url"),
-                format!("`{}` must be an http(s) URL", o.token_url),
-            ));
-        }
-    }
-    if o.client_id.trim().is_empty() {
-        return Err(invalid(&key("client_id"), "must not be empty"));
-    }
-    match o.grant {
-        Grant::RefreshToken if o.refresh_token_file.is_none() => {
-            return Err(invalid(
-                &key("refresh_token_file"),
-                "missing: grant = \"refresh_token\" needs the file holding the refresh token",
-            ));
-        }
-        Grant::ClientCredentials if o.client_secret_file.is_none() => {
-            return Err(invalid(
-                &key("client_secret_file"),
-                "missing: grant = \"client_credentials\" needs the file holding the client secret",
-            ));
-        }
-        _ => {}
-    }
-    for (name, file) in [
-        ("client_secret_file", &o.client_secret_file),
-        ("refresh_token_file", &o.refresh_token_file),
-    ] {
-        if let Some(path) = file {
-            std::fs::File::open(path)
-                .map_err(|e| invalid(&key(name), format!("cannot read {}: {e}", path.display())))?;
-        }
-    }
-    if o.refresh_before.is_zero() {
-        return Err(invalid(&key("refresh_before"), "must be longer than zero"));
-    }
-    Ok(())
-}
-
-/// With OAuth2 a password would be ignored: refuse it rather than leave the reader guessing.
-fn no_password(
-    section: &str,
-    password: &Option<String>,
-    file: &Option<PathBuf>,
-) -> Result<(), ConfigError> {
-    if password.is_some() || file.is_some() {
-        return Err(invalid(
-            &format!("{section}.password"),
-            format!("is not used with {section}.auth = \"oauth2\"; remove it"),
-        ));
-    }
-    Ok(())
-}
-
-fn read_secret(
-    section: &str,
-    password: &Option<String>,
-    file: &Option<PathBuf>,
-) -> Result<Option<String>, ConfigError> {
-    if let Some(p) = password {
-        return Ok(Some(p.clone()));
-    }
-    match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_string()))
-            .map_err(|e| {
-                invalid(
-                    &format!("{section}.password_file"),
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            }),
-        None => Ok(None),
-    }
-}
-
-/// Shown instead of a password anywhere a config might be printed.
-pub struct Redacted;
-impl fmt::Display for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("********")
     }
 }
 

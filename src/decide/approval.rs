@@ -9,19 +9,10 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::Deserialize;
 
 use crate::decide::quote;
 
-/// `[[departments]]`: who manages whom, for approvals by "the requester's manager".
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Department {
-    pub name: String,
-    pub manager: String,
-    /// Address globs: "*@finance.example.co.id", "rina@example.co.id".
-    pub members: Vec<String>,
-}
+pub use crate::config::Department;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
