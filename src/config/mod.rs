@@ -628,123 +628,32 @@ impl Config {
     }
 
     fn validate(&mut self) -> Result<(), ConfigError> {
-        let h = &mut self.helpdesk;
-        h.address = h.address.trim().to_ascii_lowercase();
-        if !is_plain_address(&h.address) {
-            return Err(invalid(
-                "helpdesk.address",
-                format!("`{}` is not an e-mail address", h.address),
-            ));
+        self.helpdesk.validate()?;
+        self.imap.validate()?;
+        self.smtp.validate()?;
+        self.security.validate()?;
+        self.escalation.validate()?;
+        self.validate_people()?;
+        self.validate_digest()?;
+        self.business = Some(
+            crate::calendar::Calendar::new(&self.calendar, self.helpdesk.timezone)
+                .map_err(|(key, why)| invalid(&key, why))?,
+        );
+        self.lifecycle.validate()?;
+        if let Some(m) = &mut self.metrics {
+            m.validate()?;
         }
-        if h.tag_prefix.is_empty()
-            || h.tag_prefix.len() > 16
-            || !h.tag_prefix.chars().all(|c| c.is_ascii_alphanumeric())
-        {
-            return Err(invalid(
-                "helpdesk.tag_prefix",
-                "must be 1 to 16 ASCII letters or digits, like \"HD\"",
-            ));
-        }
-        if !LANGUAGES.contains(&h.language.as_str()) {
-            return Err(invalid(
-                "helpdesk.language",
-                format!("`{}` is not one of {}", h.language, LANGUAGES.join(", ")),
-            ));
-        }
-        if h.name.chars().any(char::is_control) {
-            return Err(invalid(
-                "helpdesk.name",
-                "must not contain control characters",
-            ));
-        }
-        if h.ack_rate_window.is_zero() {
-            return Err(invalid(
-                "helpdesk.ack_rate_window",
-                "must be longer than zero",
-            ));
-        }
+        self.limits.validate()?;
+        // After the technicians: a rule's assignee must be one of them, as normalised above.
+        rules::validate(self)?;
+        // After the rules: a mailbox's category must be one of the categories.
+        self.validate_mailboxes()?;
+        Ok(())
+    }
 
-        validate_server("imap", &self.imap.host, self.imap.port, self.imap.tls)?;
-        validate_auth("imap", self.imap.auth, &self.imap.oauth2)?;
-        if self.imap.auth == AuthMode::Oauth2 {
-            no_password("imap", &self.imap.password, &self.imap.password_file)?;
-        } else {
-            validate_secret("imap", &self.imap.password, &self.imap.password_file, true)?;
-        }
-        if self.imap.mailbox.trim().is_empty() {
-            return Err(invalid("imap.mailbox", "must not be empty"));
-        }
-        if self.imap.poll_interval < Duration::from_millis(100) {
-            return Err(invalid("imap.poll_interval", "must be at least 100ms"));
-        }
-        if self.imap.fetch_batch == 0 {
-            return Err(invalid("imap.fetch_batch", "must be at least 1"));
-        }
-        validate_server("smtp", &self.smtp.host, self.smtp.port, self.smtp.tls)?;
-        validate_auth("smtp", self.smtp.auth, &self.smtp.oauth2)?;
-        if self.smtp.auth == AuthMode::Oauth2 {
-            no_password("smtp", &self.smtp.password, &self.smtp.password_file)?;
-            if self
-                .smtp
-                .username
-                .as_deref()
-                .is_none_or(|u| u.trim().is_empty())
-            {
-                return Err(invalid(
-                    "smtp.username",
-                    "is required with smtp.auth = \"oauth2\" (the mailbox the token is for)",
-                ));
-            }
-        } else if self.smtp.username.is_some()
-            != (self.smtp.password.is_some() || self.smtp.password_file.is_some())
-        {
-            return Err(invalid(
-                "smtp.username",
-                "set both smtp.username and smtp.password (or password_file), or neither",
-            ));
-        } else {
-            validate_secret("smtp", &self.smtp.password, &self.smtp.password_file, false)?;
-        }
-
-        if self.security.require_authenticated_commands
-            && self
-                .security
-                .authserv_id
-                .as_deref()
-                .is_none_or(|id| id.trim().is_empty())
-        {
-            return Err(invalid(
-                "security.authserv_id",
-                "is required: technicians' commands and approvals count only when the \
-                 receiving server vouched for the sender, so name the authserv-id it writes in \
-                 Authentication-Results (`[security]` authserv_id = \"mx.example.co.id\"); \
-                 security.require_authenticated_commands = false takes every From address on \
-                 trust (a test setup, not a helpdesk)",
-            ));
-        }
-        if !(self.escalation.warn_at > 0.0 && self.escalation.warn_at < 1.0) {
-            return Err(invalid(
-                "escalation.warn_at",
-                format!(
-                    "{} is not a fraction between 0 and 1 (0.75 warns at 75 % of a target)",
-                    self.escalation.warn_at
-                ),
-            ));
-        }
-        for (key, list) in [
-            ("escalation.security", &mut self.escalation.security),
-            ("escalation.managers", &mut self.escalation.managers),
-        ] {
-            for (i, a) in list.iter_mut().enumerate() {
-                *a = a.trim().to_ascii_lowercase();
-                if !is_plain_address(a) {
-                    return Err(invalid(
-                        &format!("{key}[{i}]"),
-                        format!("`{a}` is not an e-mail address"),
-                    ));
-                }
-            }
-        }
+    /// `[approvals]`, `[[departments]]` and `[[technicians]]`: addresses normalised, so rules
+    /// and lookups compare like with like.
+    fn validate_people(&mut self) -> Result<(), ConfigError> {
         if self.approvals.escalate_after <= self.approvals.remind_after {
             return Err(invalid(
                 "approvals.escalate_after",
@@ -765,23 +674,6 @@ impl Config {
                     "needs at least one address or pattern like \"*@finance.example.co.id\"",
                 ));
             }
-        }
-        self.validate_digest()?;
-        self.business = Some(
-            crate::calendar::Calendar::new(&self.calendar, self.helpdesk.timezone)
-                .map_err(|(key, why)| invalid(&key, why))?,
-        );
-        if self.lifecycle.auto_close_after.is_zero() {
-            return Err(invalid(
-                "lifecycle.auto_close_after",
-                "must be longer than zero",
-            ));
-        }
-        if self.lifecycle.scheduler_interval < Duration::from_millis(100) {
-            return Err(invalid(
-                "lifecycle.scheduler_interval",
-                "must be at least 100ms",
-            ));
         }
         for (i, t) in self.technicians.iter_mut().enumerate() {
             t.email = t.email.trim().to_ascii_lowercase();
@@ -804,40 +696,6 @@ impl Config {
                 ));
             }
         }
-        if let Some(m) = &mut self.metrics {
-            let listen = m.listen.trim();
-            // "localhost:9187" is what people write; it means the IPv4 loopback here.
-            let literal = match listen.strip_prefix("localhost:") {
-                Some(port) => format!("127.0.0.1:{port}"),
-                None => listen.to_string(),
-            };
-            let addr: std::net::SocketAddr = literal.parse().map_err(|_| {
-                invalid(
-                    "metrics.listen",
-                    format!(
-                        "`{}` is not an address and port like \"127.0.0.1:9187\"",
-                        m.listen
-                    ),
-                )
-            })?;
-            if !addr.ip().is_loopback() {
-                // The endpoint has no authentication: it must not be reachable from the network.
-                return Err(invalid(
-                    "metrics.listen",
-                    format!(
-                        "`{}` is not a loopback address; use 127.0.0.1 or [::1] \
-                         (scrape it through a local agent or an SSH tunnel)",
-                        m.listen
-                    ),
-                ));
-            }
-            m.addr = Some(addr);
-        }
-        self.limits.validate()?;
-        // After the technicians: a rule's assignee must be one of them, as normalised above.
-        rules::validate(self)?;
-        // After the rules: a mailbox's category must be one of the categories.
-        self.validate_mailboxes()?;
         Ok(())
     }
 
@@ -1060,6 +918,150 @@ impl Config {
             .rsplit('@')
             .next()
             .unwrap_or("localhost")
+    }
+}
+
+impl Helpdesk {
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        let h = self;
+        h.address = h.address.trim().to_ascii_lowercase();
+        if !is_plain_address(&h.address) {
+            return Err(invalid(
+                "helpdesk.address",
+                format!("`{}` is not an e-mail address", h.address),
+            ));
+        }
+        if h.tag_prefix.is_empty()
+            || h.tag_prefix.len() > 16
+            || !h.tag_prefix.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(invalid(
+                "helpdesk.tag_prefix",
+                "must be 1 to 16 ASCII letters or digits, like \"HD\"",
+            ));
+        }
+        if !LANGUAGES.contains(&h.language.as_str()) {
+            return Err(invalid(
+                "helpdesk.language",
+                format!("`{}` is not one of {}", h.language, LANGUAGES.join(", ")),
+            ));
+        }
+        if h.name.chars().any(char::is_control) {
+            return Err(invalid(
+                "helpdesk.name",
+                "must not contain control characters",
+            ));
+        }
+        if h.ack_rate_window.is_zero() {
+            return Err(invalid(
+                "helpdesk.ack_rate_window",
+                "must be longer than zero",
+            ));
+        }
+
+        Ok(())
+    }
+}
+
+impl Security {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.require_authenticated_commands
+            && self
+                .authserv_id
+                .as_deref()
+                .is_none_or(|id| id.trim().is_empty())
+        {
+            return Err(invalid(
+                "security.authserv_id",
+                "is required: technicians' commands and approvals count only when the \
+                 receiving server vouched for the sender, so name the authserv-id it writes in \
+                 Authentication-Results (`[security]` authserv_id = \"mx.example.co.id\"); \
+                 security.require_authenticated_commands = false takes every From address on \
+                 trust (a test setup, not a helpdesk)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Escalation {
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if !(self.warn_at > 0.0 && self.warn_at < 1.0) {
+            return Err(invalid(
+                "escalation.warn_at",
+                format!(
+                    "{} is not a fraction between 0 and 1 (0.75 warns at 75 % of a target)",
+                    self.warn_at
+                ),
+            ));
+        }
+        for (key, list) in [
+            ("escalation.security", &mut self.security),
+            ("escalation.managers", &mut self.managers),
+        ] {
+            for (i, a) in list.iter_mut().enumerate() {
+                *a = a.trim().to_ascii_lowercase();
+                if !is_plain_address(a) {
+                    return Err(invalid(
+                        &format!("{key}[{i}]"),
+                        format!("`{a}` is not an e-mail address"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Lifecycle {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.auto_close_after.is_zero() {
+            return Err(invalid(
+                "lifecycle.auto_close_after",
+                "must be longer than zero",
+            ));
+        }
+        if self.scheduler_interval < Duration::from_millis(100) {
+            return Err(invalid(
+                "lifecycle.scheduler_interval",
+                "must be at least 100ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Metrics {
+    /// Only a loopback listener: the endpoint has no authentication.
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        let listen = self.listen.trim();
+        // "localhost:9187" is what people write; it means the IPv4 loopback here.
+        let literal = match listen.strip_prefix("localhost:") {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => listen.to_string(),
+        };
+        let addr: std::net::SocketAddr = literal.parse().map_err(|_| {
+            invalid(
+                "metrics.listen",
+                format!(
+                    "`{}` is not an address and port like \"127.0.0.1:9187\"",
+                    self.listen
+                ),
+            )
+        })?;
+        if !addr.ip().is_loopback() {
+            // The endpoint has no authentication: it must not be reachable from the network.
+            return Err(invalid(
+                "metrics.listen",
+                format!(
+                    "`{}` is not a loopback address; use 127.0.0.1 or [::1] \
+                         (scrape it through a local agent or an SSH tunnel)",
+                    self.listen
+                ),
+            ));
+        }
+        self.addr = Some(addr);
+        Ok(())
     }
 }
 

@@ -362,3 +362,52 @@ pub(super) fn default_timeout() -> Duration {
 pub(super) fn default_max_backoff() -> Duration {
     Duration::from_secs(60)
 }
+
+impl Imap {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        validate_server("imap", &self.host, self.port, self.tls)?;
+        validate_auth("imap", self.auth, &self.oauth2)?;
+        if self.auth == AuthMode::Oauth2 {
+            no_password("imap", &self.password, &self.password_file)?;
+        } else {
+            validate_secret("imap", &self.password, &self.password_file, true)?;
+        }
+        if self.mailbox.trim().is_empty() {
+            return Err(invalid("imap.mailbox", "must not be empty"));
+        }
+        if self.poll_interval < Duration::from_millis(100) {
+            return Err(invalid("imap.poll_interval", "must be at least 100ms"));
+        }
+        if self.fetch_batch == 0 {
+            return Err(invalid("imap.fetch_batch", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl Smtp {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        validate_server("smtp", &self.host, self.port, self.tls)?;
+        validate_auth("smtp", self.auth, &self.oauth2)?;
+        if self.auth == AuthMode::Oauth2 {
+            no_password("smtp", &self.password, &self.password_file)?;
+            if self.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
+                return Err(invalid(
+                    "smtp.username",
+                    "is required with smtp.auth = \"oauth2\" (the mailbox the token is for)",
+                ));
+            }
+        } else if self.username.is_some()
+            != (self.password.is_some() || self.password_file.is_some())
+        {
+            return Err(invalid(
+                "smtp.username",
+                "set both smtp.username and smtp.password (or password_file), or neither",
+            ));
+        } else {
+            validate_secret("smtp", &self.password, &self.password_file, false)?;
+        }
+
+        Ok(())
+    }
+}
