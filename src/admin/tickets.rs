@@ -293,6 +293,17 @@ pub fn render_show(
     let t = store::tickets::get(conn, id)?.with_context(|| format!("no ticket {prefix}-{id}"))?;
     let mut out = String::new();
     let w = &mut out;
+    write_fields(w, cfg, &t);
+    write_sla(w, conn, cfg, &t, now)?;
+    write_approvals(w, conn, cfg, id)?;
+    write_participants(w, conn, id)?;
+    write_timeline(w, conn, cfg, id, full)?;
+    Ok(out)
+}
+
+/// The ticket's fields, names with their labels.
+fn write_fields(w: &mut String, cfg: &Config, t: &store::Ticket) {
+    let prefix = &cfg.helpdesk.tag_prefix;
     let _ = writeln!(w, "{prefix}-{}: {}", t.id, t.subject);
     // "printer (Printer & scanner)": the name as typed in commands, the label as people read it.
     let label = |name: Option<&str>, labels: Vec<(&str, &str)>| match name {
@@ -348,7 +359,17 @@ pub fn render_show(
     if let Some(p) = t.parent_id {
         let _ = writeln!(w, "  follows:    {prefix}-{p}");
     }
+}
 
+/// The SLA deadlines, how they stand, and the steps taken.
+fn write_sla(
+    w: &mut String,
+    conn: &Connection,
+    cfg: &Config,
+    t: &store::Ticket,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let id = t.id;
     let clock = store::tickets::sla_clock(conn, id)?;
     let steps = store::tickets::sla_steps(conn, id)?;
     let _ = writeln!(w, "SLA:");
@@ -378,6 +399,11 @@ pub fn render_show(
         let _ = writeln!(w, "  {:<11} {}", format!("{step}:"), local(cfg, *at));
     }
 
+    Ok(())
+}
+
+/// Approvals asked for, reminded, escalated and decided.
+fn write_approvals(w: &mut String, conn: &Connection, cfg: &Config, id: i64) -> Result<()> {
     let approvals = store::approvals::for_ticket(conn, id)?;
     if !approvals.is_empty() {
         let _ = writeln!(w, "approvals:");
@@ -404,6 +430,10 @@ pub fn render_show(
         }
     }
 
+    Ok(())
+}
+
+fn write_participants(w: &mut String, conn: &Connection, id: i64) -> Result<()> {
     let _ = writeln!(w, "participants:");
     for p in store::tickets::participants(conn, id)? {
         let _ = writeln!(
@@ -418,6 +448,17 @@ pub fn render_show(
         );
     }
 
+    Ok(())
+}
+
+/// Messages and events in the order they happened; bodies cut at `BODY_LINES` unless `full`.
+fn write_timeline(
+    w: &mut String,
+    conn: &Connection,
+    cfg: &Config,
+    id: i64,
+    full: bool,
+) -> Result<()> {
     let mut timeline: Vec<Entry> = store::messages::for_ticket(conn, id)?
         .into_iter()
         .map(Entry::Message)
@@ -484,7 +525,7 @@ pub fn render_show(
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `HD-42`, `hd-42`, `[HD-42]` or `42` as a ticket number.
