@@ -551,22 +551,6 @@ mod tests {
     use std::path::Path;
 
     const CONFIG: &str = r#"
-[helpdesk]
-address = "helpdesk@example.test"
-[imap]
-host = "127.0.0.1"
-port = 1143
-tls = "none"
-username = "helpdesk@example.test"
-password = "secret"
-[smtp]
-host = "127.0.0.1"
-port = 2525
-tls = "none"
-[database]
-path = "loket.db"
-[security]
-require_authenticated_commands = false   # the technicians here send no Authentication-Results
 [[technicians]]
 email = "andi@example.test"
 name = "Andi"
@@ -576,7 +560,7 @@ label = "Printer & scanner"
 "#;
 
     fn cfg() -> Config {
-        Config::from_toml(CONFIG, Path::new("t.toml")).unwrap()
+        crate::fixtures::config("helpdesk@example.test", CONFIG).unwrap()
     }
 
     fn args() -> ListArgs {

@@ -12,27 +12,9 @@ use crate::model::Targets;
 /// The example config shipped at the repository root: loaded here so that it can never rot.
 const EXAMPLE: &str = include_str!("../../../loket.example.toml");
 
-const MINIMAL: &str = r#"
-[helpdesk]
-address = "helpdesk@example.co.id"
-
-[imap]
-host = "127.0.0.1"
-port = 1143
-tls = "none"
-username = "helpdesk@example.co.id"
-password = "secret"
-
-[smtp]
-host = "127.0.0.1"
-port = 2525
-tls = "none"
-
-[database]
-path = "loket.db"
-[security]
-require_authenticated_commands = false   # rules do not look at it; the example's technicians send no Authentication-Results
-
+/// Added to `fixtures::minimal_toml` (which switches authenticated commands off: rules do
+/// not look at them).
+const MINIMAL_EXTRA: &str = r#"
 [[technicians]]
 email = "sari@example.co.id"
 name = "Sari"
@@ -46,7 +28,8 @@ fn example() -> Config {
 
 fn load(extra: &str) -> Result<Config, ConfigError> {
     // `extra` first: its top-level keys (`priorities = []`) must not land in a table of MINIMAL.
-    Config::from_toml(&format!("{extra}\n{MINIMAL}"), Path::new("test.toml"))
+    let minimal = crate::fixtures::minimal_toml("helpdesk@example.co.id");
+    Config::from_toml(&format!("{extra}\n{minimal}{MINIMAL_EXTRA}"), Path::new("test.toml"))
 }
 
 fn config(extra: &str) -> Config {
