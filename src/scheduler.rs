@@ -33,31 +33,30 @@ fn approvals(conn: &mut Connection, env: &Env) -> Result<usize> {
     let now = env.clock.now();
     let remind = now - chrono::Duration::from_std(cfg.approvals.remind_after)?;
     let escalate = now - chrono::Duration::from_std(cfg.approvals.escalate_after)?;
-    let mut done = 0;
-    for a in store::approvals::waiting_since(conn, remind)? {
-        if a.reminded_at.is_some() && (a.escalated_at.is_some() || a.requested_at > escalate) {
-            continue;
-        }
-        // One transaction per ticket, in this process's turn at writing.
-        done += store::write(conn, |tx| {
-            let Some(ticket) = store::tickets::get(tx, a.ticket_id)? else {
-                return Ok(0);
-            };
-            let ctx = env.ctx(now);
+    let due: Vec<_> = store::approvals::waiting_since(conn, remind)?
+        .into_iter()
+        .filter(|a| {
+            a.reminded_at.is_none() || (a.escalated_at.is_none() && a.requested_at <= escalate)
+        })
+        .collect();
+    let ctx = env.ctx(now);
+    store::per_ticket(
+        conn,
+        due.iter().map(|a| (a.ticket_id, a)),
+        |tx, ticket, a| {
             let mut done = 0;
             // The marks are conditional updates: a step another run already took is skipped.
             if store::approvals::mark_reminded(tx, a.id, now)? {
-                effects::approval_reminder(tx, &ctx, &ticket, &a)?;
+                effects::approval_reminder(tx, &ctx, &ticket, a)?;
                 done += 1;
             }
             if a.requested_at <= escalate && store::approvals::mark_escalated(tx, a.id, now)? {
-                effects::approval_overdue(tx, &ctx, &ticket, &a)?;
+                effects::approval_overdue(tx, &ctx, &ticket, a)?;
                 done += 1;
             }
             Ok(done)
-        })?;
-    }
-    Ok(done)
+        },
+    )
 }
 
 /// SLA warnings and breaches that are due, each recorded once in `sla_steps` together with
@@ -69,18 +68,16 @@ fn sla_steps(conn: &mut Connection, env: &Env) -> Result<usize> {
     // Warnings come before their deadline, by at most a target's length in working time; over
     // weekends and holidays that can be many days of wall time.
     let horizon = now + chrono::Duration::days(60);
-    let mut done = 0;
-    for (candidate, _) in store::tickets::sla_running(conn, horizon)? {
-        // One transaction per ticket, in this process's turn at writing.
-        done += store::write(conn, |tx| {
-            let Some(ticket) = store::tickets::get(tx, candidate.id)? else {
-                return Ok(0);
-            };
+    let running = store::tickets::sla_running(conn, horizon)?;
+    let ctx = env.ctx(now);
+    store::per_ticket(
+        conn,
+        running.iter().map(|(t, _)| (t.id, ())),
+        |tx, ticket, ()| {
             let clock = store::tickets::sla_clock(tx, ticket.id)?;
             let Some(targets) = effects::targets(cfg, &ticket) else {
                 return Ok(0);
             };
-            let ctx = env.ctx(now);
             let mut done = 0;
             for step in sla::due_steps(&ticket, &clock, &targets, cfg.escalation.warn_at, now, &cal)
             {
@@ -90,9 +87,8 @@ fn sla_steps(conn: &mut Connection, env: &Env) -> Result<usize> {
                 }
             }
             Ok(done)
-        })?;
-    }
-    Ok(done)
+        },
+    )
 }
 
 /// Closes resolved tickets whose requester stayed silent for `lifecycle.auto_close_after`.
@@ -102,23 +98,15 @@ fn auto_close(conn: &mut Connection, env: &Env) -> Result<usize> {
     let now = env.clock.now();
     let cutoff = now - chrono::Duration::from_std(after).context("auto_close_after too large")?;
     let due = store::tickets::resolved_before(conn, cutoff)?;
-    let mut closed = 0;
-    for candidate in due {
-        // One transaction per ticket, in this process's turn at writing.
-        closed += store::write(conn, |tx| {
-            // Read again inside the transaction: a reply may have reopened it since the query.
-            let Some(ticket) = store::tickets::get(tx, candidate.id)? else {
-                return Ok(0);
-            };
-            let Some(plan) = lifecycle::auto_close(&ticket, after, now) else {
-                return Ok(0);
-            };
-            effects::commit(tx, &env.ctx(now), &ticket, &plan, "loket", None)?;
-            tracing::info!(ticket = ticket.id, "closed automatically after silence");
-            Ok(1)
-        })?;
-    }
-    Ok(closed)
+    let ctx = env.ctx(now);
+    store::per_ticket(conn, due.iter().map(|t| (t.id, ())), |tx, ticket, ()| {
+        let Some(plan) = lifecycle::auto_close(&ticket, after, now) else {
+            return Ok(0);
+        };
+        effects::commit(tx, &ctx, &ticket, &plan, "loket", None)?;
+        tracing::info!(ticket = ticket.id, "closed automatically after silence");
+        Ok(1)
+    })
 }
 
 /// The scheduler task: a tick every `lifecycle.scheduler_interval` until `cancel`.

@@ -548,7 +548,6 @@ mod tests {
     use super::*;
     use crate::model::EventKind;
     use crate::store::{approvals, events, messages, tickets};
-    use std::path::Path;
 
     const CONFIG: &str = r#"
 [[technicians]]

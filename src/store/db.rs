@@ -76,6 +76,25 @@ pub fn write<T>(
     Ok(out)
 }
 
+/// Runs `job` once per `(ticket id, item)`, each in a transaction of its own (see [`write`])
+/// with the ticket read again inside it, so a change made since the caller's query (a reply
+/// that reopened it) is seen; a ticket gone since is skipped. Returns the sum of what the jobs
+/// count. For the scheduler's timed steps, which must never hold the gate for a whole sweep.
+pub fn per_ticket<T>(
+    conn: &mut Connection,
+    items: impl IntoIterator<Item = (i64, T)>,
+    mut job: impl FnMut(&Transaction<'_>, crate::model::Ticket, T) -> Result<usize>,
+) -> Result<usize> {
+    let mut done = 0;
+    for (id, item) in items {
+        done += write(conn, |tx| match super::tickets::get(tx, id)? {
+            Some(ticket) => job(tx, ticket, item),
+            None => Ok(0),
+        })?;
+    }
+    Ok(done)
+}
+
 /// A task's connection to the store, shared with the blocking threads that use it.
 #[derive(Clone)]
 pub struct Db {

@@ -22,7 +22,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
 pub use crate::model::Ticket;
-pub use db::{Db, Turn, blocking_turn, turn, write};
+pub use db::{Db, Turn, blocking_turn, per_ticket, turn, write};
 
 /// Migrations in order; the position (1-based) is the schema version kept in `user_version`.
 const MIGRATIONS: &[(&str, &str)] = &[

@@ -29,7 +29,10 @@ fn example() -> Config {
 fn load(extra: &str) -> Result<Config, ConfigError> {
     // `extra` first: its top-level keys (`priorities = []`) must not land in a table of MINIMAL.
     let minimal = crate::fixtures::minimal_toml("helpdesk@example.co.id");
-    Config::from_toml(&format!("{extra}\n{minimal}{MINIMAL_EXTRA}"), Path::new("test.toml"))
+    Config::from_toml(
+        &format!("{extra}\n{minimal}{MINIMAL_EXTRA}"),
+        Path::new("test.toml"),
+    )
 }
 
 fn config(extra: &str) -> Config {
