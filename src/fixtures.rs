@@ -128,3 +128,22 @@ pub fn deliver(
     crate::pipeline::process(conn, env, &raw, &crate::pipeline::Source::Stdin)
         .unwrap_or_else(|e| panic!("{subject}: {e:#}"))
 }
+
+/// A ticket row as `store::tickets::insert` takes it: Rina's printer, open, P3 at level 1,
+/// created 14 Nov 2023 22:13 UTC; tests change the fields they are about.
+pub fn new_ticket<'a>() -> crate::store::tickets::NewTicket<'a> {
+    crate::store::tickets::NewTicket {
+        subject: "Printer lantai 3 rusak",
+        requester_email: "rina@example.test",
+        requester_name: Some("Rina"),
+        status: crate::model::Status::Open,
+        priority: Some("P3"),
+        category: None,
+        level: 1,
+        owner: None,
+        language: "id",
+        parent_id: None,
+        mailbox: None,
+        now: crate::store::from_ms(1_700_000_000_000),
+    }
+}

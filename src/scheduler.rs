@@ -47,11 +47,11 @@ fn approvals(conn: &mut Connection, env: &Env) -> Result<usize> {
             let mut done = 0;
             // The marks are conditional updates: a step another run already took is skipped.
             if store::approvals::mark_reminded(tx, a.id, now)? {
-                effects::approval_reminder(tx, &ctx, &ticket, a)?;
+                effects::approval_owed(tx, &ctx, &ticket, a, effects::Owed::Reminder)?;
                 done += 1;
             }
             if a.requested_at <= escalate && store::approvals::mark_escalated(tx, a.id, now)? {
-                effects::approval_overdue(tx, &ctx, &ticket, a)?;
+                effects::approval_owed(tx, &ctx, &ticket, a, effects::Owed::Overdue)?;
                 done += 1;
             }
             Ok(done)

@@ -679,24 +679,11 @@ label = "Printer & scanner"
     }
 
     fn new_ticket(conn: &Connection, category: Option<&str>) -> i64 {
-        tickets::insert(
-            conn,
-            &tickets::NewTicket {
-                subject: "Printer lantai 3 rusak",
-                requester_email: "rina@example.test",
-                requester_name: Some("Rina"),
-                status: crate::model::Status::Open,
-                priority: Some("P3"),
-                category,
-                level: 1,
-                owner: None,
-                language: "id",
-                parent_id: None,
-                mailbox: None,
-                now: store::from_ms(1_700_000_000_000),
-            },
-        )
-        .unwrap()
+        let t = tickets::NewTicket {
+            category,
+            ..crate::fixtures::new_ticket()
+        };
+        tickets::insert(conn, &t).unwrap()
     }
 
     fn message(conn: &Connection, t: i64, direction: &str, kind: &str, ms: i64, body: &str) {

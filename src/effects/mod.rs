@@ -370,40 +370,37 @@ pub fn request_approval(
     Ok(t)
 }
 
-/// Reminds the approver of a decision still owed.
-pub fn approval_reminder(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    ticket: &Ticket,
-    approval: &store::approvals::Approval,
-) -> Result<()> {
-    record(
-        conn,
-        ctx,
-        ticket.id,
-        EventKind::ApprovalReminded,
-        &approval.approver,
-    )?;
-    let (text, _) = request_text(conn, ticket.id)?;
-    let token_tag = crate::decide::approval::token_tag(&approval.token);
-    mails::About::new(conn, ctx, ticket).approval_reminder(approval, &token_tag, &text)?;
-    Ok(())
+/// A step of an approval still owed: the approver reminded, or the managers told it is
+/// overdue despite the reminder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owed {
+    Reminder,
+    Overdue,
 }
 
-/// Tells the managers that an approval is overdue despite a reminder.
-pub fn approval_overdue(
+/// Records `step` of `approval` on the ticket and mails whoever it is for.
+pub fn approval_owed(
     conn: &Connection,
     ctx: &Ctx<'_>,
     ticket: &Ticket,
     approval: &store::approvals::Approval,
+    step: Owed,
 ) -> Result<()> {
-    record(
-        conn,
-        ctx,
-        ticket.id,
-        EventKind::ApprovalOverdue,
-        &approval.approver,
-    )?;
-    mails::About::new(conn, ctx, ticket).approval_overdue(approval, managers(ctx.cfg))?;
+    let kind = match step {
+        Owed::Reminder => EventKind::ApprovalReminded,
+        Owed::Overdue => EventKind::ApprovalOverdue,
+    };
+    record(conn, ctx, ticket.id, kind, &approval.approver)?;
+    let mail = mails::About::new(conn, ctx, ticket);
+    match step {
+        Owed::Reminder => {
+            let (text, _) = request_text(conn, ticket.id)?;
+            let token_tag = crate::decide::approval::token_tag(&approval.token);
+            mail.approval_reminder(approval, &token_tag, &text)?;
+        }
+        Owed::Overdue => {
+            mail.approval_overdue(approval, managers(ctx.cfg))?;
+        }
+    }
     Ok(())
 }

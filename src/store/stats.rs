@@ -116,24 +116,14 @@ mod tests {
             ("closed", Some("P3"), None),
             ("waiting", None, Some("network")),
         ] {
-            tickets::insert(
-                &conn,
-                &tickets::NewTicket {
-                    subject: "s",
-                    requester_email: "a@example.test",
-                    requester_name: None,
-                    status: status.parse().expect("a status"),
-                    priority,
-                    category,
-                    level: 1,
-                    owner: None,
-                    language: "id",
-                    parent_id: None,
-                    mailbox: None,
-                    now: t0,
-                },
-            )
-            .unwrap();
+            let t = tickets::NewTicket {
+                status: status.parse().expect("a status"),
+                priority,
+                category,
+                now: t0,
+                ..crate::fixtures::new_ticket()
+            };
+            tickets::insert(&conn, &t).unwrap();
         }
         for (i, minutes) in [0i64, 5, 10].into_iter().enumerate() {
             outbox::enqueue(
