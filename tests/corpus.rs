@@ -235,6 +235,100 @@ fn corpus_parses_without_panics_and_meets_expectations() {
     check_helpdesk(&cases);
     check_delivery_reports(&cases);
     check_hash_survives_redelivery(&cases);
+    check_charsets(&cases);
+}
+
+/// Multi-byte charsets (mail-parser's `full_encoding`), named HTML entities and the name of an
+/// attached message: subject, sender, a phrase of the body and the attachment's name, as
+/// written (issue 21).
+fn check_charsets(cases: &[Case]) {
+    let table = [
+        (
+            "gb2312",
+            "打印机坏了",
+            "张伟",
+            "三楼的打印机不能打印了",
+            "报告.txt",
+        ),
+        (
+            "gbk",
+            "邮箱无法登录",
+            "李娜",
+            "我的邮箱从昨天开始无法登录",
+            "截图.txt",
+        ),
+        (
+            "big5",
+            "印表機故障",
+            "陳美玲",
+            "三樓的印表機無法列印",
+            "報告.txt",
+        ),
+        (
+            "shift_jis",
+            "プリンターが故障しました",
+            "山田太郎",
+            "三階のプリンターが印刷できません",
+            "報告書.txt",
+        ),
+        (
+            "euc-jp",
+            "パスワードを忘れました",
+            "佐藤花子",
+            "メールのパスワードを忘れてしまいました",
+            "手順.txt",
+        ),
+        (
+            "iso-2022-jp",
+            "会議室のプロジェクター",
+            "鈴木一郎",
+            "会議室のプロジェクターが映りません",
+            "写真.txt",
+        ),
+        (
+            "euc-kr",
+            "프린터가 고장났습니다",
+            "김민수",
+            "삼층 프린터가 인쇄되지 않습니다",
+            "보고서.txt",
+        ),
+    ];
+    for (charset, subject, sender, phrase, attachment) in table {
+        let m = parsed(cases, &format!("charsets/{charset}.eml"));
+        assert_eq!(m.subject, subject, "{charset} subject");
+        let from = m.from.as_ref().expect("a sender");
+        assert_eq!(from.name.as_deref(), Some(sender), "{charset} sender");
+        assert!(m.text.contains(phrase), "{charset} body: {:?}", m.text);
+        let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, [attachment], "{charset} attachment name");
+        let data = String::from_utf8_lossy(&m.attachments[0].data);
+        assert!(data.contains(phrase), "{charset} attachment text: {data:?}");
+    }
+
+    let html = parsed(cases, "charsets/html-named-entities.eml");
+    assert_eq!(
+        html.from.as_ref().and_then(|a| a.name.as_deref()),
+        Some("Jürgen Müller")
+    );
+    assert!(html.text.contains("Grüße aus Köln"), "{:?}", html.text);
+    assert!(
+        html.text
+            .contains("im Büro druckt nicht \u{2014} bitte prüfen"),
+        "{:?}",
+        html.text
+    );
+
+    let forwarded = parsed(cases, "charsets/attached-message-named.eml");
+    let names: Vec<&str> = forwarded
+        .attachments
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["x.txt"],
+        "the sender's name for an attached message is kept"
+    );
 }
 
 /// What every parsed message promises downstream, whatever the input looked like.

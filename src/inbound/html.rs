@@ -305,7 +305,16 @@ fn decode_entity(rest: &str) -> (String, usize) {
         "trade" => "\u{2122}",
         "euro" => "\u{20ac}",
         "shy" | "zwj" | "zwnj" => "",
-        _ => return literal,
+        // Every other HTML5 name (`&ouml;`, `&szlig;`, `&eacute;` ...) from the full table.
+        _ => {
+            let entity = &rest[..used];
+            let decoded = html_escape::decode_html_entities(entity);
+            return if decoded != entity {
+                (decoded.into_owned(), used)
+            } else {
+                literal
+            };
+        }
     };
     (named.to_string(), used)
 }
@@ -346,6 +355,11 @@ mod tests {
     fn entities_are_decoded_once() {
         let html = "a &amp; b &lt;c&gt; &quot;d&quot; &#39;e&#39; f&nbsp;g &#65;&#x42; &amp;lt; &unknown; &";
         assert_eq!(to_text(html), "a & b <c> \"d\" 'e' f g AB &lt; &unknown; &");
+        // The whole HTML5 table, not only the common names.
+        assert_eq!(
+            to_text("Gr&uuml;&szlig;e aus K&ouml;ln &eacute;t&eacute;"),
+            "Grüße aus Köln été"
+        );
     }
 
     #[test]

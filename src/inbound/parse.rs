@@ -390,7 +390,8 @@ fn normalise_body(text: &str) -> String {
     text.trim_end().trim_start_matches('\n').to_string()
 }
 
-/// Every part that is not the inline body: files, inline images, nested messages (as `.eml`),
+/// Every part that is not the inline body: files, inline images, nested messages (`.eml` unless
+/// the sender named them),
 /// and the machine-readable parts of reports.
 fn attachments(message: &Message<'_>) -> Vec<Attachment> {
     let mut result = Vec::new();
@@ -419,9 +420,9 @@ fn attachments(message: &Message<'_>) -> Vec<Attachment> {
             .map(safe_file_name)
             .filter(|name| name != "attachment");
         let name = match (name, is_message) {
-            (Some(name), true) if !name.to_ascii_lowercase().ends_with(".eml") => {
-                format!("{name}.eml")
-            }
+            // A name the sender gave with an extension of its own ("x.txt") is theirs to keep;
+            // one without ("Re: printer") gets ".eml" so it opens as mail.
+            (Some(name), true) if !name.contains('.') => format!("{name}.eml"),
             (Some(name), _) => name,
             (None, true) => format!("attachment-{number}.eml"),
             (None, false) => format!("attachment-{number}"),
