@@ -30,6 +30,10 @@ pub fn may_write(
         || store::approvals::is_approver(conn, ticket.id, email)?)
 }
 
+/// How many tickets one reused Message-ID is looked up on: a hostile sender may reuse one ID a
+/// thousand times, and threading must stay one indexed lookup per reference.
+const MAX_TICKETS_PER_ID: usize = 8;
+
 /// Places a message: on the ticket its tag or references name (when the sender may write to
 /// it), or on a new ticket.
 pub fn locate(conn: &Connection, cfg: &Config, msg: &Inbound) -> Result<Placement> {
@@ -61,19 +65,31 @@ pub fn locate(conn: &Connection, cfg: &Config, msg: &Inbound) -> Result<Placemen
     // client that reuses IDs): it belongs where the first copy went.
     refs.push(msg.message_id.clone());
     if note.is_none() && !refs.is_empty() {
-        if let Some(id) = store::messages::ticket_for_message_ids(conn, &refs)? {
-            if let Some(ticket) = store::tickets::get(conn, id)? {
+        // References list oldest first; the newest is the best guess of the thread. Of the
+        // tickets one Message-ID stands on (a reused ID), the sender's own counts: the newest one
+        // they may write to, else none.
+        let mut refused = None;
+        for id in refs.iter().rev() {
+            for t in store::messages::tickets_for_message_id(conn, id, MAX_TICKETS_PER_ID)? {
+                let Some(ticket) = store::tickets::get(conn, t)? else {
+                    continue;
+                };
                 if may_write(conn, &ticket, sender, technician)? {
                     return Ok(Placement::Existing {
                         ticket,
                         by: Match::Reference,
                     });
                 }
-                let tag = format!("{prefix}-{}", ticket.id);
-                note = Some(format!(
-                    "reference to {tag} ignored: sender {sender} is not the requester, a participant or a technician"
-                ));
+                refused.get_or_insert(ticket.id);
             }
+            if refused.is_some() {
+                break;
+            }
+        }
+        if let Some(t) = refused {
+            note = Some(format!(
+                "reference to {prefix}-{t} ignored: sender {sender} is not the requester, a participant or a technician"
+            ));
         }
     }
     Ok(Placement::New { note })

@@ -87,6 +87,18 @@ pub fn add_attachment(
 }
 
 /// The ticket of the newest stored message (in or out) with any of these Message-IDs.
+/// The tickets holding a message with Message-ID `id`, newest first, at most `limit`: a
+/// Message-ID is supposed to be unique, yet some clients reuse one (for every mail, or for a
+/// mail sent again), so one ID can stand on the tickets of several senders.
+pub fn tickets_for_message_id(conn: &Connection, id: &str, limit: usize) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ticket_id FROM messages WHERE message_id = ?1 GROUP BY ticket_id \
+         ORDER BY MAX(id) DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![id, limit as i64], |r| r.get::<_, i64>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn ticket_for_message_ids(conn: &Connection, ids: &[String]) -> Result<Option<i64>> {
     let mut stmt = conn.prepare_cached(
         "SELECT ticket_id FROM messages WHERE message_id = ?1 ORDER BY id DESC LIMIT 1",
