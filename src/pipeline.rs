@@ -312,8 +312,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
         }
         Action::NewTicket { note } => {
             let requester = msg
-                .from
-                .as_ref()
+                .requester()
                 .context("decide guarantees a sender for new tickets")?;
             let parent = match &placement {
                 Placement::Existing { ticket, .. } => Some(ticket),
@@ -383,7 +382,9 @@ fn facts(
     msg: &Inbound,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Facts> {
-    let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("");
+    // The requester (From, else Reply-To): whose acks count, and whether it is our own address
+    // (a Reply-To naming the helpdesk must not start a loop).
+    let sender = msg.requester().map(|a| a.email.as_str()).unwrap_or("");
     let window = chrono::Duration::from_std(cfg.helpdesk.ack_rate_window)
         .unwrap_or(chrono::Duration::hours(1));
     let is_ours: bool = conn
@@ -402,8 +403,37 @@ fn facts(
         bounce_ticket,
         recent_acks: store::outbox::count_recent(conn, sender, "ack", now - window)? as u32,
         ack_limit: cfg.helpdesk.ack_rate_limit,
+        same_text_recent: store::outbox::acked_requests_with_text(
+            conn,
+            sender,
+            now - window,
+            &msg.text,
+        )? as u32,
+        loop_repeats: cfg.helpdesk.loop_repeats,
+        answers_recent_ack: answers_recent_ack(conn, cfg, msg, sender, now)?,
         technician: crate::decide::authn::technician(cfg, msg).is_some(),
     })
+}
+
+/// The ticket whose acknowledgement went to `sender` within `helpdesk.loop_quick_reply` and
+/// whose tag the message names (in its subject or text), if any.
+fn answers_recent_ack(
+    conn: &Connection,
+    cfg: &Config,
+    msg: &Inbound,
+    sender: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<i64>> {
+    let quick = chrono::Duration::from_std(cfg.helpdesk.loop_quick_reply)
+        .unwrap_or(chrono::Duration::minutes(1));
+    let prefix = &cfg.helpdesk.tag_prefix;
+    let mut named = crate::decide::tags::tags_in(&msg.subject, prefix, 4);
+    named.extend(crate::decide::tags::tags_in(&msg.text, prefix, 8));
+    if named.is_empty() {
+        return Ok(None);
+    }
+    let acked = store::outbox::acked_tickets_since(conn, sender, now - quick)?;
+    Ok(acked.into_iter().find(|t| named.contains(t)))
 }
 
 #[cfg(test)]

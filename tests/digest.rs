@@ -841,3 +841,67 @@ fn digest_config_is_checked_and_named() {
     );
     assert!(err("[digest]\ntme = \"07:30\"\n").contains("tme"));
 }
+
+#[test]
+fn quarantined_messages_of_the_period_are_listed_in_every_digest() {
+    // A request that landed in quarantine is seen by a manager the next morning, whatever their
+    // categories (issue 21); a released one and one from before the period are not listed.
+    let clock = Arc::new(ManualClock::new(wib("2026-11-24T08:00:00")));
+    let env = test_env(config(MANAGERS), &clock);
+    let conn = store::open_in_memory().expect("store");
+    seed(&conn);
+    let add = |at: &str, reason: &str, id: &str| {
+        store::quarantine::add(&conn, wib(at), "ingest", reason, Some(id), id, b"raw")
+            .expect("held")
+    };
+    add(
+        "2026-11-23T10:00:00",
+        "no sender address",
+        "q1@example.test",
+    );
+    add(
+        "2026-11-23T11:00:00",
+        "bounce for no known ticket",
+        "q2@example.test",
+    );
+    add(
+        "2026-11-20T11:00:00",
+        "message too large",
+        "old@example.test",
+    );
+    add(
+        "2026-11-23T12:00:00",
+        "message too large",
+        "gone@example.test",
+    );
+    store::quarantine::mark_released(&conn, 4, wib("2026-11-23T13:00:00"), "HD-9")
+        .expect("released");
+
+    // And a ticket of the period whose acknowledgement was held back (a suspected loop).
+    conn.execute(
+        "INSERT INTO events (ticket_id, at, actor, kind, detail) VALUES (1, ?1, 'loket', \
+         'ack_suppressed', 'looks like an automatic responder')",
+        [ms("2026-11-23T10:30:00")],
+    )
+    .expect("event");
+
+    let d = digest::preview(&conn, &env, None, Some("net@example.test")).expect("preview");
+    let text = &d.rendered.text;
+    assert!(text.contains("Tanpa tanda terima    : 1"), "{text}");
+    assert!(text.contains("DIKARANTINA"), "{text}");
+    assert!(text.contains(": 2\n"), "two held from the period: {text}");
+    assert!(
+        text.contains("no sender address (Message-ID q1@example.test)"),
+        "{text}"
+    );
+    assert!(text.contains("bounce for no known ticket"), "{text}");
+    assert!(
+        !text.contains("old@example.test") && !text.contains("gone@example.test"),
+        "{text}"
+    );
+    assert!(
+        d.rendered.html.contains("Dikarantina"),
+        "{}",
+        d.rendered.html
+    );
+}

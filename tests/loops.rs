@@ -197,3 +197,37 @@ fn naive_auto_responder_gets_no_more_than_the_ack_rate_limit() {
         "every mail it got was Loket's"
     );
 }
+
+#[test]
+fn a_persons_ten_requests_in_an_hour_are_all_acknowledged() {
+    // An office manager writes ten distinct requests within minutes: every one gets its
+    // acknowledgement with the default settings (issue 21); the rate limit is a backstop far
+    // above that, and loops are stopped by what marks them (the test above).
+    let s = stack();
+    let loket = Loket::start(Options::default());
+    let manager = unique("office-manager");
+    for n in 1..=10 {
+        s.send(
+            &manager,
+            &loket.address,
+            &format!("Permintaan {n}: meja {n} perlu kabel LAN"),
+            &format!("Mohon dipasang kabel LAN untuk meja nomor {n} di lantai 2."),
+            "",
+        );
+    }
+    loket.wait_count("SELECT COUNT(*) FROM tickets", 10, WAIT);
+    let acked = settle(
+        || from_loket(&s.mailbox(&manager)),
+        Duration::from_secs(3),
+        WAIT,
+    );
+    println!(
+        "a person's ten requests: {acked} acknowledgements, suppressed {}",
+        loket.count("SELECT COUNT(*) FROM events WHERE kind = 'ack_suppressed'")
+    );
+    assert_eq!(acked, 10, "every request acknowledged");
+    assert_eq!(
+        loket.count("SELECT COUNT(*) FROM events WHERE kind = 'ack_suppressed'"),
+        0
+    );
+}

@@ -442,12 +442,21 @@ pub struct Helpdesk {
     pub language: String,
     #[serde(default = "default_timezone", deserialize_with = "de_timezone")]
     pub timezone: chrono_tz::Tz,
-    /// At most this many acknowledgements to one sender per `ack_rate_window`: a sender stuck in
-    /// a loop with another robot cannot make us flood them.
+    /// A backstop, not the loop protection: at most this many acknowledgements to one sender per
+    /// `ack_rate_window`, far above what a busy person sends. Loops are stopped by what marks
+    /// them (`loop_repeats`, `loop_quick_reply`, automatic-mail headers).
     #[serde(default = "default_ack_rate_limit")]
     pub ack_rate_limit: u32,
     #[serde(default = "default_hour", deserialize_with = "de_duration")]
     pub ack_rate_window: Duration,
+    /// The same text from one sender this many times as new requests within `ack_rate_window`
+    /// is an automatic responder: no acknowledgement from that one on.
+    #[serde(default = "default_loop_repeats")]
+    pub loop_repeats: u32,
+    /// A new request that names the tag of a ticket whose acknowledgement went to the same
+    /// sender less than this long ago answers that acknowledgement: a responder, not a person.
+    #[serde(default = "default_loop_quick_reply", deserialize_with = "de_duration")]
+    pub loop_quick_reply: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -565,8 +574,16 @@ fn default_language() -> String {
 fn default_timezone() -> chrono_tz::Tz {
     chrono_tz::Asia::Jakarta
 }
+fn default_loop_repeats() -> u32 {
+    3
+}
+fn default_loop_quick_reply() -> Duration {
+    Duration::from_secs(60)
+}
 fn default_ack_rate_limit() -> u32 {
-    5
+    // An office manager or a monitoring system sends dozens of distinct requests an hour; a
+    // loop the marks above miss still ends here.
+    60
 }
 fn default_hour() -> Duration {
     Duration::from_secs(3600)
@@ -952,6 +969,12 @@ impl Helpdesk {
                 "must not contain control characters",
             ));
         }
+        if h.loop_repeats < 2 {
+            return Err(invalid(
+                "helpdesk.loop_repeats",
+                "must be at least 2 (a person may send the same text twice)",
+            ));
+        }
         if h.ack_rate_window.is_zero() {
             return Err(invalid(
                 "helpdesk.ack_rate_window",
@@ -1103,7 +1126,7 @@ authserv_id = "mx.example.test"
         assert_eq!(cfg.helpdesk.tag_prefix, "HD");
         assert_eq!(cfg.helpdesk.language, "id");
         assert_eq!(cfg.helpdesk.timezone, chrono_tz::Asia::Jakarta);
-        assert_eq!(cfg.helpdesk.ack_rate_limit, 5);
+        assert_eq!(cfg.helpdesk.ack_rate_limit, 60);
         assert_eq!(cfg.imap.poll_interval, Duration::from_secs(30));
         assert!(cfg.imap.idle);
         assert_eq!(cfg.domain(), "example.test");

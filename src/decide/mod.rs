@@ -31,8 +31,15 @@ pub struct Facts {
     pub bounce_ticket: Option<i64>,
     /// Acknowledgements already sent (or queued) to this sender within the rate window.
     pub recent_acks: u32,
-    /// The most acknowledgements one sender may receive within the window.
+    /// The most acknowledgements one sender may receive within the window (a backstop).
     pub ack_limit: u32,
+    /// New requests from this sender within the window with exactly this text.
+    pub same_text_recent: u32,
+    /// At this many requests with one text (this one included) the sender is a responder.
+    pub loop_repeats: u32,
+    /// The text names a ticket whose acknowledgement went to this sender moments ago
+    /// (`helpdesk.loop_quick_reply`): an answer to it, written by a machine.
+    pub answers_recent_ack: Option<i64>,
     /// The sender is a configured technician.
     pub technician: bool,
 }
@@ -87,9 +94,24 @@ pub fn why_not_answer(msg: &Inbound, facts: &Facts) -> Option<String> {
         AutoKind::Bounce => return Some("delivery status notification".into()),
         AutoKind::NoReply => return Some("sender does not read replies (no-reply address)".into()),
     }
+    // What marks a loop, not a count a busy person reaches: the same text again and again, or
+    // an answer to our acknowledgement that arrives as a new request within moments.
+    if facts.loop_repeats >= 2 && facts.same_text_recent + 1 >= facts.loop_repeats {
+        return Some(format!(
+            "looks like an automatic responder: the same text {} times within the rate window \
+             (helpdesk.loop_repeats)",
+            facts.same_text_recent + 1
+        ));
+    }
+    if let Some(ticket) = facts.answers_recent_ack {
+        return Some(format!(
+            "looks like an automatic responder: answers the acknowledgement of ticket {ticket} \
+             within helpdesk.loop_quick_reply, as a new request"
+        ));
+    }
     if facts.recent_acks >= facts.ack_limit {
         return Some(format!(
-            "acknowledgement rate limit reached ({} in the window)",
+            "acknowledgement rate limit reached ({} in the window, helpdesk.ack_rate_limit)",
             facts.recent_acks
         ));
     }
@@ -121,7 +143,7 @@ pub fn inbound(msg: &Inbound, placement: &Placement, facts: &Facts) -> Decision 
             },
         });
     }
-    if msg.from.is_none() {
+    if msg.requester().is_none() {
         return no_mail(Action::Quarantine {
             reason: "no sender address".into(),
         });
@@ -213,6 +235,45 @@ mod tests {
     }
 
     const NEW: Placement = Placement::New { note: None };
+
+    #[test]
+    fn a_busy_person_is_acknowledged_a_responder_is_not() {
+        let busy = Facts {
+            recent_acks: 10,
+            ack_limit: 60,
+            loop_repeats: 3,
+            ..Facts::default()
+        };
+        assert!(inbound(&msg(AutoKind::Person), &NEW, &busy).acknowledge);
+        // The same text a third time: a responder.
+        let repeating = Facts {
+            same_text_recent: 2,
+            ..busy.clone()
+        };
+        let d = inbound(&msg(AutoKind::Person), &NEW, &repeating);
+        assert!(!d.acknowledge);
+        assert!(d.no_ack_reason.unwrap_or_default().contains("loop_repeats"));
+        // Twice is a person sending again.
+        let twice = Facts {
+            same_text_recent: 1,
+            ..busy.clone()
+        };
+        assert!(inbound(&msg(AutoKind::Person), &NEW, &twice).acknowledge);
+        // A new request naming the ticket acknowledged moments ago.
+        let answering = Facts {
+            answers_recent_ack: Some(7),
+            ..busy.clone()
+        };
+        let d = inbound(&msg(AutoKind::Person), &NEW, &answering);
+        assert!(!d.acknowledge);
+        assert!(d.no_ack_reason.unwrap_or_default().contains("ticket 7"));
+        // The backstop still holds.
+        let flood = Facts {
+            recent_acks: 60,
+            ..busy
+        };
+        assert!(!inbound(&msg(AutoKind::Person), &NEW, &flood).acknowledge);
+    }
 
     #[test]
     fn person_gets_ticket_and_ack() {

@@ -41,6 +41,15 @@ pub fn tag_in_subject(subject: &str, prefix: &str) -> Option<i64> {
         .and_then(|m| m.as_str().parse().ok())
 }
 
+/// Every ticket number tagged `[PREFIX-n]` in `text`, in order, at most `limit`.
+pub fn tags_in(text: &str, prefix: &str, limit: usize) -> Vec<i64> {
+    tag_regex(prefix)
+        .captures_iter(text)
+        .filter_map(|c| c.get(1)?.as_str().parse().ok())
+        .take(limit)
+        .collect()
+}
+
 /// The subject with every tag of ours removed and whitespace tidied: the base for a new tag.
 pub fn strip_tags(subject: &str, prefix: &str) -> String {
     let re = tag_regex(prefix);

@@ -251,6 +251,8 @@ pub struct Activity {
     pub resolved: usize,
     pub closed: usize,
     pub reopened: usize,
+    /// New tickets whose requester got no acknowledgement (a suspected loop, the backstop).
+    pub acks_held: usize,
 }
 
 /// One bucket of the backlog: `key` None is "no priority/category".
@@ -320,6 +322,9 @@ pub struct Figures {
     pub technicians: Vec<Load>,
     pub approvals_count: usize,
     pub approvals: Vec<PendingApproval>,
+    /// Messages quarantined in the period and still held; the first `LIST_SHOWN` listed.
+    pub quarantined_count: usize,
+    pub quarantined: Vec<crate::store::quarantine::Held>,
     pub trend: Vec<TrendDay>,
 }
 
@@ -330,6 +335,9 @@ pub struct Inputs<'a> {
     /// `store::reports::status_events` over the trend's days and the period.
     pub events: &'a [StatusEvent],
     pub approvals: &'a [PendingApproval],
+    pub quarantined: &'a [crate::store::quarantine::Held],
+    /// Categories of the period's tickets whose acknowledgement was held back.
+    pub acks_held: &'a [Option<String>],
 }
 
 /// Who the technician table lists and to whom resolutions are credited.
@@ -437,6 +445,11 @@ pub fn compute(
         &mut trend,
         &mut loads,
     );
+    activity.acks_held = inp
+        .acks_held
+        .iter()
+        .filter(|c| scope.covers(c.as_deref()))
+        .count();
     activity.resolved = resolved;
     activity.reopened = reopened;
 
@@ -476,6 +489,8 @@ pub fn compute(
         technicians: ranked(loads, people),
         approvals_count: approvals.len(),
         approvals: approvals.into_iter().take(LIST_SHOWN).collect(),
+        quarantined_count: inp.quarantined.len(),
+        quarantined: inp.quarantined.iter().take(LIST_SHOWN).cloned().collect(),
         trend,
     }
 }

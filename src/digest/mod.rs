@@ -46,6 +46,11 @@ pub struct Rows {
     pub tickets: Vec<reports::DigestTicket>,
     pub events: Vec<reports::StatusEvent>,
     pub approvals: Vec<reports::PendingApproval>,
+    /// Messages quarantined in the period and not released: in no category, so every
+    /// digest lists them.
+    pub quarantined: Vec<crate::store::quarantine::Held>,
+    /// The categories of the period's tickets whose acknowledgement was held back.
+    pub acks_held: Vec<Option<String>>,
 }
 
 pub fn load_rows(conn: &Connection, tz: Tz, period: Period) -> Result<Rows> {
@@ -58,6 +63,13 @@ pub fn load_rows(conn: &Connection, tz: Tz, period: Period) -> Result<Rows> {
             .context("reading status changes for the digest")?,
         approvals: reports::pending_approvals(conn)
             .context("reading pending approvals for the digest")?,
+        quarantined: crate::store::quarantine::held_since(
+            conn,
+            local_midnight(tz, period.first_day),
+        )
+        .context("reading quarantined messages for the digest")?,
+        acks_held: reports::acks_held(conn, local_midnight(tz, period.first_day), until)
+            .context("reading held acknowledgements for the digest")?,
     })
 }
 
@@ -81,6 +93,8 @@ pub fn figures_for(
             tickets: &rows.tickets,
             events: &rows.events,
             approvals: &rows.approvals,
+            quarantined: &rows.quarantined,
+            acks_held: &rows.acks_held,
         },
         scope,
         &People {

@@ -347,6 +347,7 @@ pub fn data(
             "resolved": f.activity.resolved,
             "closed": f.activity.closed,
             "reopened": f.activity.reopened,
+            "acks_held": f.activity.acks_held,
         },
         "backlog": {
             "total": b.total,
@@ -367,6 +368,16 @@ pub fn data(
         },
         "oldest": f.oldest.iter().map(|l| listed(cfg, lang, l, now)).collect::<Vec<_>>(),
         "technicians": technicians,
+        "quarantined": {
+            "count": f.quarantined_count,
+            "more": f.quarantined_count.saturating_sub(f.quarantined.len()),
+            "items": f.quarantined.iter().map(|q| json!({
+                "id": q.id,
+                "at_local": local(cfg, q.created_at),
+                "reason": outbound::render::one_line(&q.reason),
+                "message_id": q.message_id.as_deref().unwrap_or("-"),
+            })).collect::<Vec<_>>(),
+        },
         "approvals": {
             "count": f.approvals_count,
             "more": f.approvals_count.saturating_sub(f.approvals.len()),

@@ -39,17 +39,24 @@ pub fn open_ticket(
 ) -> Result<(i64, bool)> {
     let msg = arrival.msg;
     let sender = msg
-        .from
-        .as_ref()
+        .requester()
         .context("decide guarantees a sender for new tickets")?;
     let ticket = insert(tx, ctx, intake, &arrival, sender)?;
     let id = ticket.id;
     let approver = approver(tx, ctx, intake, id)?;
-    let acknowledged = match arrival.acknowledge {
-        Ok(()) => acknowledge(tx, ctx, &ticket, msg, approver.as_deref(), &sender.email)?,
+    // When Loket holds the acknowledgement back, the ticket says why and so does the
+    // technicians' notice: a person who wrote in good faith must not be silenced unnoticed.
+    let (acknowledged, held) = match arrival.acknowledge {
+        Ok(()) => {
+            let queued = acknowledge(tx, ctx, &ticket, msg, approver.as_deref(), &sender.email)?;
+            (queued, None)
+        }
         Err(why) => {
             super::record(tx, ctx, id, EventKind::AckSuppressed, &why)?;
-            false
+            (
+                false,
+                Some(labels::ack_held(&ctx.cfg.helpdesk.language, &why)),
+            )
         }
     };
     let class = &intake.class;
@@ -62,7 +69,10 @@ pub fn open_ticket(
         Some(a) => {
             super::request_approval(tx, ctx, &ticket, a)?;
         }
-        None => super::notify_technicians(tx, ctx, &ticket, &intake.candidates, NewFor::New, None)?,
+        None => {
+            let to = &intake.candidates;
+            super::notify_technicians(tx, ctx, &ticket, to, NewFor::New, held.as_deref())?
+        }
     }
     tracing::info!(ticket = id, acknowledged, priority = %class.priority, category = ?class.category, "ticket created");
     Ok((id, acknowledged))
@@ -114,7 +124,13 @@ fn insert(
         now,
         &sender.email,
         EventKind::Created,
-        &format!("via {}", arrival.source),
+        &match msg.from {
+            Some(_) => format!("via {}", arrival.source),
+            None => format!(
+                "via {} (no usable From; the requester is the Reply-To address)",
+                arrival.source
+            ),
+        },
     )?;
     if let Some(note) = &arrival.note {
         event(EventKind::Threading, note)?;

@@ -82,3 +82,13 @@ pub struct Inbound {
     /// Size of the raw message in bytes.
     pub raw_size: usize,
 }
+
+impl Inbound {
+    /// Who a new request is from: the From address, else (a mail with no usable From, as
+    /// some forms and scripts send) the Reply-To one, so the request reaches the helpdesk
+    /// instead of the quarantine. Never a technician: commands and technicians' rights go by
+    /// `from` alone.
+    pub fn requester(&self) -> Option<&Address> {
+        self.from.as_ref().or(self.reply_to.as_ref())
+    }
+}

@@ -29,6 +29,15 @@ pub fn technician_reason(lang: &str, why: &str, level: i64) -> String {
     }
 }
 
+/// Why the requester got no acknowledgement, for the technicians' notice of the ticket.
+pub fn ack_held(lang: &str, why: &str) -> String {
+    if is_id(lang) {
+        format!("pemohon tidak dikirimi tanda terima ({why})")
+    } else {
+        format!("no acknowledgement was sent to the requester ({why})")
+    }
+}
+
 /// An SLA target ("response" or "resolution") in words.
 pub fn sla_target(lang: &str, target: &str) -> &'static str {
     match (target, is_id(lang)) {

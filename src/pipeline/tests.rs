@@ -447,3 +447,81 @@ fn batch_failing_on_its_first_message_keeps_nothing() {
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM messages"), 0);
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), 0);
 }
+
+#[test]
+fn a_reused_message_id_joins_the_ticket_of_its_own_sender() {
+    // One Message-ID from two senders (a client that reuses IDs): each keeps to their own
+    // ticket, whichever sent last (issue 21).
+    let env = env("");
+    let mut conn = store::memory();
+    let deliver = |conn: &mut Connection, from: &str, body: &str| {
+        crate::fixtures::deliver(conn, &env, (from, "same@client.test"), "Printer", body)
+    };
+    assert!(matches!(
+        deliver(&mut conn, "rina@example.test", "Printer rusak."),
+        Outcome::Created { ticket: 1, .. }
+    ));
+    assert!(matches!(
+        deliver(&mut conn, "andi@example.test", "Monitor mati."),
+        Outcome::Created { ticket: 2, .. }
+    ));
+    assert_eq!(
+        deliver(&mut conn, "rina@example.test", "Masih rusak."),
+        Outcome::Appended {
+            ticket: 1,
+            kind: MessageKind::Reply
+        }
+    );
+    assert_eq!(
+        deliver(&mut conn, "andi@example.test", "Masih mati."),
+        Outcome::Appended {
+            ticket: 2,
+            kind: MessageKind::Reply
+        }
+    );
+}
+
+#[test]
+fn a_mail_with_only_a_reply_to_becomes_a_ticket_for_that_address() {
+    // A web form or a script that sends "From: <>" with a Reply-To: the request reaches the
+    // helpdesk and the acknowledgement its Reply-To (issue 21).
+    let env = env("");
+    let mut conn = store::memory();
+    let raw = "From: <>\r\nReply-To: Dewi <dewi@example.test>\r\nTo: <helpdesk@example.test>\r\n\
+               Subject: Formulir: akses VPN\r\nMessage-ID: <form.1@example.test>\r\n\r\n\
+               Mohon akses VPN untuk Dewi.\r\n";
+    let outcome = process(&mut conn, &env, raw.as_bytes(), &Source::Stdin).unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Created {
+                ticket: 1,
+                acknowledged: true
+            }
+        ),
+        "{outcome:?}"
+    );
+    let requester: String = conn
+        .query_row(
+            "SELECT requester_email FROM tickets WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(requester, "dewi@example.test");
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'ack' AND rcpt = 'dewi@example.test'"
+        ),
+        1
+    );
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM quarantine"), 0);
+    // Neither From nor Reply-To: quarantined, as before.
+    let none = "To: <helpdesk@example.test>\r\nSubject: x\r\nMessage-ID: <form.2@example.test>\r\n\r\nx\r\n";
+    let outcome = process(&mut conn, &env, none.as_bytes(), &Source::Stdin).unwrap();
+    assert!(
+        matches!(outcome, Outcome::Quarantined { .. }),
+        "{outcome:?}"
+    );
+}

@@ -142,6 +142,38 @@ pub fn count_recent(
         .query_row(params![rcpt, kind, to_ms(since)], |r| r.get(0))?)
 }
 
+/// The tickets whose acknowledgement went to `rcpt` since `since`, newest first (the rate
+/// index answers it).
+pub fn acked_tickets_since(
+    conn: &Connection,
+    rcpt: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ticket_id FROM outbox WHERE rcpt = ?1 AND kind = 'ack' AND created_at >= ?2 \
+         AND ticket_id IS NOT NULL ORDER BY id DESC",
+    )?;
+    let rows = stmt.query_map(params![rcpt, to_ms(since)], |r| r.get::<_, i64>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// How many requests acknowledged to `rcpt` since `since` had exactly `text` as their body:
+/// the mark of a responder that sends the same words again and again.
+pub fn acked_requests_with_text(
+    conn: &Connection,
+    rcpt: &str,
+    since: DateTime<Utc>,
+    text: &str,
+) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM messages WHERE kind = 'request' AND direction = 'in' \
+             AND body = ?3 AND ticket_id IN (SELECT ticket_id FROM outbox \
+             WHERE rcpt = ?1 AND kind = 'ack' AND created_at >= ?2)",
+        )?
+        .query_row(params![rcpt, to_ms(since), text], |r| r.get(0))?)
+}
+
 /// (waiting, sent) counts; refused mails count as neither.
 pub fn depth(conn: &Connection) -> Result<(i64, i64)> {
     Ok(conn.query_row(

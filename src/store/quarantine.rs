@@ -81,6 +81,18 @@ pub fn recent(conn: &Connection, limit: i64, include_released: bool) -> Result<V
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Messages quarantined from `since` on and still held, oldest first: the digest lists them so
+/// a request that landed there is seen by someone.
+pub fn held_since(conn: &Connection, since: DateTime<Utc>) -> Result<Vec<Held>> {
+    let sql = format!(
+        "SELECT {HELD_COLUMNS} FROM quarantine WHERE created_at >= ?1 AND released_at IS NULL \
+         ORDER BY id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([to_ms(since)], held)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// How many quarantined messages have been released (`loket quarantine list` hides them).
 pub fn released_count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row(

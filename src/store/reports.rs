@@ -107,6 +107,22 @@ pub fn status_events(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The categories of the tickets whose acknowledgement Loket held back (`ack_suppressed`)
+/// between `from` and `to`, one per ticket: the digest counts them, so a person left without an
+/// acknowledgement is noticed.
+pub fn acks_held(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Option<String>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.category FROM events e JOIN tickets t ON t.id = e.ticket_id \
+         WHERE e.kind = 'ack_suppressed' AND e.at >= ?1 AND e.at < ?2",
+    )?;
+    let rows = stmt.query_map(params![to_ms(from), to_ms(to)], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// A ticket waiting for an approval, with who was asked and since when (when the approval row
 /// is missing, the ticket's creation stands in).
 #[derive(Debug, Clone, PartialEq)]

@@ -302,7 +302,7 @@ pub struct Options {
     pub language: &'static str,
     pub extra: String,
     pub poll_interval: &'static str,
-    /// `helpdesk.ack_rate_limit`; the default (5 per hour) when `None`.
+    /// `helpdesk.ack_rate_limit`; Loket's own default when `None`.
     pub ack_rate_limit: Option<u32>,
 }
 
@@ -331,7 +331,7 @@ address = "{address}"
 name = "IT Helpdesk"
 tag_prefix = "HD"
 language = "{lang}"
-ack_rate_limit = {ack_limit}
+{ack_limit}
 
 [imap]
 host = "127.0.0.1"
@@ -355,7 +355,10 @@ path = "{db}"
 {extra}
 "#,
             lang = opts.language,
-            ack_limit = opts.ack_rate_limit.unwrap_or(5),
+            ack_limit = opts
+                .ack_rate_limit
+                .map(|n| format!("ack_rate_limit = {n}"))
+                .unwrap_or_default(),
             imap = s.imap_port,
             smtp = s.smtp_port,
             poll = opts.poll_interval,
