@@ -424,9 +424,11 @@ fn stats(cfg: Config) -> Result<()> {
     let conn = store::open(&cfg.database.path)?;
     let figures = store::stats::collect(&conn)?;
     let files = admin::file_sizes(&cfg.database.path);
+    let stored = store::stats::stored_bytes(&conn)?;
+    let now = loket::clock::SystemClock.now();
     print!(
         "{}",
-        admin::render_stats(&figures, &cfg, files, loket::clock::SystemClock.now())
+        admin::render_stats(&figures, &cfg, files, Some(stored), now)
     );
     Ok(())
 }

@@ -65,6 +65,7 @@ pub fn render_stats(
     s: &store::stats::Stats,
     cfg: &Config,
     files: Option<(u64, u64)>,
+    stored: Option<(i64, i64)>,
     now: DateTime<Utc>,
 ) -> String {
     let mut out = String::new();
@@ -100,6 +101,15 @@ pub fn render_stats(
         None => {
             let _ = writeln!(w);
         }
+    }
+    if let Some((raw, files)) = stored {
+        let bytes = |n: i64| human_bytes(u64::try_from(n).unwrap_or(0));
+        let _ = writeln!(
+            w,
+            "stored mail: {} raw copies, {} attachment files (within [limits])",
+            bytes(raw),
+            bytes(files)
+        );
     }
     let _ = writeln!(w, "quarantine: {}", s.quarantine);
     let _ = writeln!(w, "approvals waiting: {}", s.approvals_pending);

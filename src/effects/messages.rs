@@ -17,8 +17,71 @@ fn join(list: &[crate::inbound::Address]) -> String {
         .join(",")
 }
 
+/// Why attachment number `i` (from 0) of a message is not kept, if it is not: `[limits]`.
+fn dropped(cfg: &Config, i: usize, a: &crate::inbound::Attachment) -> Option<String> {
+    if i as u64 >= cfg.limits.max_attachments {
+        Some(format!(
+            "beyond limits.max_attachments ({} per message)",
+            cfg.limits.max_attachments
+        ))
+    } else if a.data.len() as u64 > cfg.limits.max_attachment_bytes {
+        Some(format!(
+            "larger than limits.max_attachment_bytes ({} bytes)",
+            cfg.limits.max_attachment_bytes
+        ))
+    } else {
+        None
+    }
+}
+
+/// The raw copy to keep: `raw` itself, or, when attachments are not kept, `raw` with their
+/// bodies replaced by a note (in the part's own transfer encoding, so the copy still parses
+/// and the note reads as the part's content). A limit then holds on disk too: the bytes of a
+/// 30 MiB attachment are nowhere in the store.
+fn raw_copy<'r>(
+    raw: &'r [u8],
+    cut: &[(crate::inbound::RawSpan, String)],
+) -> std::borrow::Cow<'r, [u8]> {
+    if cut.is_empty() {
+        return raw.into();
+    }
+    let mut spans: Vec<_> = cut.iter().collect();
+    spans.sort_by_key(|(s, _)| s.start);
+    let mut out = Vec::with_capacity(raw.len().min(1 << 20));
+    let mut at = 0;
+    for (span, why) in spans {
+        if span.start < at || span.end > raw.len() {
+            // Overlapping or out of range (a parser oddity): the header block and a note, rather
+            // than any chance of keeping the attachment.
+            let head = crate::inbound::parse::header_block_len(raw).min(raw.len());
+            let mut out = raw[..head].to_vec();
+            out.extend_from_slice(
+                b"\r\n[body removed by Loket: an attachment over [limits] could not be cut out alone]\r\n",
+            );
+            return out.into();
+        }
+        out.extend_from_slice(&raw[at..span.start]);
+        let note = format!(
+            "[attachment removed by Loket: {why}; {} bytes not kept]\r\n",
+            span.end - span.start
+        );
+        if span.base64 {
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(note.as_bytes());
+            out.extend_from_slice(encoded.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(note.as_bytes());
+        }
+        at = span.end;
+    }
+    out.extend_from_slice(&raw[at..]);
+    out.into()
+}
+
 /// Stores `msg` (with its raw bytes) on `ticket` as `kind`, and its attachments within
-/// `[limits]`: those beyond a limit are listed as dropped, never silently left out.
+/// `[limits]`: those beyond a limit are listed as dropped, never silently left out, and their
+/// bytes are cut from the raw copy too.
 pub fn store_message(
     conn: &Connection,
     cfg: &Config,
@@ -28,6 +91,19 @@ pub fn store_message(
     raw: &[u8],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
+    let verdicts: Vec<Option<String>> = msg
+        .attachments
+        .iter()
+        .enumerate()
+        .map(|(i, a)| dropped(cfg, i, a))
+        .collect();
+    let cut: Vec<_> = msg
+        .attachments
+        .iter()
+        .zip(&verdicts)
+        .filter_map(|(a, why)| Some((a.raw_body?, why.clone()?)))
+        .collect();
+    let kept = raw_copy(raw, &cut);
     let id = store::messages::insert(
         conn,
         &store::messages::NewMessage {
@@ -44,23 +120,10 @@ pub fn store_message(
             body: &msg.text,
             date: msg.date,
             now,
-            raw: Some(raw),
+            raw: Some(&kept),
         },
     )?;
-    for (i, a) in msg.attachments.iter().enumerate() {
-        let dropped = if i as u64 >= cfg.limits.max_attachments {
-            Some(format!(
-                "beyond limits.max_attachments ({} per message)",
-                cfg.limits.max_attachments
-            ))
-        } else if a.data.len() as u64 > cfg.limits.max_attachment_bytes {
-            Some(format!(
-                "larger than limits.max_attachment_bytes ({} bytes)",
-                cfg.limits.max_attachment_bytes
-            ))
-        } else {
-            None
-        };
+    for (a, dropped) in msg.attachments.iter().zip(&verdicts) {
         store::messages::add_attachment(
             conn,
             id,

@@ -41,6 +41,17 @@ pub struct Attachment {
     pub name: String,
     pub content_type: String,
     pub data: Vec<u8>,
+    /// Where the part's (still encoded) body stands in the raw message, so a raw copy can be
+    /// kept without it when it is over a limit. `None` when the parser gave no usable span.
+    pub raw_body: Option<RawSpan>,
+}
+
+/// A byte range of the raw message and how its bytes are transfer-encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawSpan {
+    pub start: usize,
+    pub end: usize,
+    pub base64: bool,
 }
 
 /// A parsed, normalised inbound message. Owned, so it can cross tasks and outlive the raw bytes.

@@ -12,7 +12,7 @@ use mail_parser::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{Address, Attachment, AutoKind, Inbound, html};
+use super::{Address, Attachment, AutoKind, Inbound, RawSpan, html};
 
 /// Why raw bytes were not turned into an [`Inbound`]. A refusal is permanent: the same bytes will
 /// be refused again, so the caller should keep them aside (quarantine), not retry.
@@ -427,11 +427,18 @@ fn attachments(message: &Message<'_>) -> Vec<Attachment> {
             (None, true) => format!("attachment-{number}.eml"),
             (None, false) => format!("attachment-{number}"),
         };
+        let (start, end) = (part.offset_body as usize, part.offset_end as usize);
+        let raw_body = (start < end && end <= message.raw_message.len()).then_some(RawSpan {
+            start,
+            end,
+            base64: part.encoding == mail_parser::Encoding::Base64,
+        });
         result.push(Attachment {
             // Again: ".eml" may have taken the name past the length bound.
             name: safe_file_name(&name),
             content_type,
             data: part_bytes(message, part),
+            raw_body,
         });
     }
     result

@@ -525,3 +525,53 @@ fn a_mail_with_only_a_reply_to_becomes_a_ticket_for_that_address() {
         "{outcome:?}"
     );
 }
+
+#[test]
+fn an_attachment_over_the_limit_is_kept_nowhere_not_even_in_the_raw_copy() {
+    // The limit holds on disk (issue 21): the raw copy keeps the headers, the text and a note
+    // where the large part was, in the part's own encoding, and still parses.
+    use base64::Engine as _;
+    let env = env("max_attachment_bytes = 1000");
+    let mut conn = store::memory();
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![0x5au8; 300_000]);
+    let small = base64::engine::general_purpose::STANDARD.encode(b"kecil");
+    let raw = format!(
+        "From: <rina@example.test>\r\nSubject: scan\r\nMessage-ID: <big@x>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n\
+         hasil scan terlampir\r\n--B\r\nContent-Type: application/pdf\r\n\
+         Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=scan.pdf\r\n\r\n\
+         {big}\r\n--B\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=kecil.txt\r\n\r\n{small}\r\n--B--\r\n"
+    );
+    let outcome = process(&mut conn, &env, raw.as_bytes(), &Source::Stdin).unwrap();
+    assert!(matches!(outcome, Outcome::Created { .. }), "{outcome:?}");
+    let kept: Vec<u8> = conn
+        .query_row("SELECT data FROM raw_messages", [], |r| r.get(0))
+        .unwrap();
+    assert!(kept.len() < 2_000, "raw copy of {} bytes", kept.len());
+    assert!(!kept.windows(64).any(|w| w == &big.as_bytes()[..64]));
+    let reparsed = crate::inbound::parse::parse(&kept).expect("the cut copy parses");
+    assert!(reparsed.text.contains("hasil scan terlampir"));
+    let names: Vec<&str> = reparsed
+        .attachments
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(names, ["scan.pdf", "kecil.txt"]);
+    let note = String::from_utf8_lossy(&reparsed.attachments[0].data).into_owned();
+    assert!(
+        note.contains("removed by Loket") && note.contains("max_attachment_bytes"),
+        "{note}"
+    );
+    assert_eq!(
+        reparsed.attachments[1].data, b"kecil",
+        "a part within the limit is untouched"
+    );
+    // Nothing of it in the attachment files either; the small one is there.
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM blobs"), 1);
+    let (raw_bytes, blob_bytes) = store::stats::stored_bytes(&conn).unwrap();
+    assert!(
+        raw_bytes < 2_000 && blob_bytes == 5,
+        "{raw_bytes} {blob_bytes}"
+    );
+}

@@ -40,6 +40,17 @@ fn grouped<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Result<
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The bytes the store keeps of incoming mail: (raw copies, attachment files). A scan of two
+/// tables (their BLOBs' lengths, not their pages), so `loket stats` asks for it and the
+/// metrics endpoint does not.
+pub fn stored_bytes(conn: &Connection) -> Result<(i64, i64)> {
+    let sum = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+    Ok((
+        sum("SELECT COALESCE(SUM(length(data)), 0) FROM raw_messages")?,
+        sum("SELECT COALESCE(SUM(length(data)), 0) FROM blobs")?,
+    ))
+}
+
 pub fn collect(conn: &Connection) -> Result<Stats> {
     let by_status: Vec<(String, i64)> = grouped(
         conn,
