@@ -387,11 +387,7 @@ fn facts(
     let sender = msg.requester().map(|a| a.email.as_str()).unwrap_or("");
     let window = chrono::Duration::from_std(cfg.helpdesk.ack_rate_window)
         .unwrap_or(chrono::Duration::hours(1));
-    let is_ours: bool = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM messages WHERE message_id = ?1 AND direction = 'out')",
-        )?
-        .query_row([&msg.message_id], |r| r.get(0))?;
+    let is_ours = store::messages::is_ours(conn, &msg.message_id)?;
     let bounce_ticket = if msg.auto == crate::inbound::AutoKind::Bounce {
         store::messages::ticket_for_message_ids(conn, &msg.bounce_refs)?
     } else {
@@ -403,11 +399,11 @@ fn facts(
         bounce_ticket,
         recent_acks: store::outbox::count_recent(conn, sender, "ack", now - window)? as u32,
         ack_limit: cfg.helpdesk.ack_rate_limit,
-        same_text_recent: store::outbox::acked_requests_with_text(
+        same_text_recent: store::outbox::acked_requests_like(
             conn,
             sender,
             now - window,
-            &msg.text,
+            (&msg.subject, &msg.text),
         )? as u32,
         loop_repeats: cfg.helpdesk.loop_repeats,
         answers_recent_ack: answers_recent_ack(conn, cfg, msg, sender, now)?,

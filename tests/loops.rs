@@ -91,6 +91,8 @@ enum Wording {
     /// A subject of its own, and no reference to the mail it answers: every answer looks like a
     /// new request.
     Fresh,
+    /// The same subject and text every time, no reference: the commonest out-of-office.
+    Fixed,
 }
 
 /// A badly written auto-responder: answers every mail that reaches `address` with a new mail to
@@ -114,6 +116,7 @@ fn responder(
                 let subject = match wording {
                     Wording::Re => format!("Re: {subject}"),
                     Wording::Fresh => format!("I am out of the office (answer {n})"),
+                    Wording::Fixed => "Out of office".to_string(),
                 };
                 s.send(
                     &address,
@@ -230,4 +233,39 @@ fn a_persons_ten_requests_in_an_hour_are_all_acknowledged() {
         loket.count("SELECT COUNT(*) FROM events WHERE kind = 'ack_suppressed'"),
         0
     );
+}
+
+#[test]
+fn a_responder_that_repeats_itself_is_stopped_by_its_repetition() {
+    // The commonest out-of-office without Auto-Submitted: the same subject and text each time.
+    // Stopped by that mark (helpdesk.loop_repeats, 3) with the default backstop (issue 21).
+    let s = stack();
+    let loket = Loket::start(Options::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let fixed = unique("autoresponder-fixed");
+    let answered = Arc::new(AtomicUsize::new(0));
+    let thread = responder(
+        fixed.clone(),
+        loket.address.clone(),
+        Wording::Fixed,
+        Arc::clone(&stop),
+        Arc::clone(&answered),
+    );
+    s.send(&fixed, &loket.address, "Printer rusak", "Tolong.", "");
+    let got = settle(
+        || s.mailbox(&fixed).len(),
+        Duration::from_secs(10),
+        Duration::from_secs(40),
+    );
+    stop.store(true, Ordering::SeqCst);
+    thread.join().expect("responder thread");
+    let suppressed = loket.count("SELECT COUNT(*) FROM events WHERE kind = 'ack_suppressed'");
+    println!(
+        "repeating responder: got {got} mails from Loket, sent {} answers; tickets {}, acks suppressed {suppressed}",
+        answered.load(Ordering::SeqCst),
+        loket.count("SELECT COUNT(*) FROM tickets"),
+    );
+    // The request and its first two identical answers are acknowledged; the third is not.
+    assert_eq!(got, 3, "acknowledgements it got");
+    assert_eq!(suppressed, 1);
 }

@@ -449,8 +449,8 @@ pub struct Helpdesk {
     pub ack_rate_limit: u32,
     #[serde(default = "default_hour", deserialize_with = "de_duration")]
     pub ack_rate_window: Duration,
-    /// The same text from one sender this many times as new requests within `ack_rate_window`
-    /// is an automatic responder: no acknowledgement from that one on.
+    /// The same subject and text from one sender this many times as new requests within
+    /// `ack_rate_window` is an automatic responder: no acknowledgement from that one on.
     #[serde(default = "default_loop_repeats")]
     pub loop_repeats: u32,
     /// A new request that names the tag of a ticket whose acknowledgement went to the same
@@ -581,9 +581,10 @@ fn default_loop_quick_reply() -> Duration {
     Duration::from_secs(60)
 }
 fn default_ack_rate_limit() -> u32 {
-    // An office manager or a monitoring system sends dozens of distinct requests an hour; a
-    // loop the marks above miss still ends here.
-    60
+    // Six times the old limit of 5, that a busy person reached: an office manager's distinct
+    // requests are all acknowledged, and a loop the marks miss (a responder that varies its
+    // subject and names no ticket) still ends here.
+    30
 }
 fn default_hour() -> Duration {
     Duration::from_secs(3600)
@@ -1126,7 +1127,7 @@ authserv_id = "mx.example.test"
         assert_eq!(cfg.helpdesk.tag_prefix, "HD");
         assert_eq!(cfg.helpdesk.language, "id");
         assert_eq!(cfg.helpdesk.timezone, chrono_tz::Asia::Jakarta);
-        assert_eq!(cfg.helpdesk.ack_rate_limit, 60);
+        assert_eq!(cfg.helpdesk.ack_rate_limit, 30);
         assert_eq!(cfg.imap.poll_interval, Duration::from_secs(30));
         assert!(cfg.imap.idle);
         assert_eq!(cfg.domain(), "example.test");

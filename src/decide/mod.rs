@@ -33,7 +33,7 @@ pub struct Facts {
     pub recent_acks: u32,
     /// The most acknowledgements one sender may receive within the window (a backstop).
     pub ack_limit: u32,
-    /// New requests from this sender within the window with exactly this text.
+    /// New requests from this sender within the window with exactly this subject and text.
     pub same_text_recent: u32,
     /// At this many requests with one text (this one included) the sender is a responder.
     pub loop_repeats: u32,
@@ -98,8 +98,8 @@ pub fn why_not_answer(msg: &Inbound, facts: &Facts) -> Option<String> {
     // an answer to our acknowledgement that arrives as a new request within moments.
     if facts.loop_repeats >= 2 && facts.same_text_recent + 1 >= facts.loop_repeats {
         return Some(format!(
-            "looks like an automatic responder: the same text {} times within the rate window \
-             (helpdesk.loop_repeats)",
+            "looks like an automatic responder: the same subject and text {} times within the \
+             rate window (helpdesk.loop_repeats)",
             facts.same_text_recent + 1
         ));
     }
@@ -240,7 +240,7 @@ mod tests {
     fn a_busy_person_is_acknowledged_a_responder_is_not() {
         let busy = Facts {
             recent_acks: 10,
-            ack_limit: 60,
+            ack_limit: 30,
             loop_repeats: 3,
             ..Facts::default()
         };
@@ -269,7 +269,7 @@ mod tests {
         assert!(d.no_ack_reason.unwrap_or_default().contains("ticket 7"));
         // The backstop still holds.
         let flood = Facts {
-            recent_acks: 60,
+            recent_acks: 30,
             ..busy
         };
         assert!(!inbound(&msg(AutoKind::Person), &NEW, &flood).acknowledge);

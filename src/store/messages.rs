@@ -112,6 +112,15 @@ pub fn ticket_for_message_ids(conn: &Connection, ids: &[String]) -> Result<Optio
     Ok(None)
 }
 
+/// Whether `message_id` is one Loket sent: our own mail came back.
+pub fn is_ours(conn: &Connection, message_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE message_id = ?1 AND direction = 'out')",
+        )?
+        .query_row([message_id], |r| r.get(0))?)
+}
+
 /// Whether this exact message (same Message-ID and same content apart from trace headers) is
 /// already stored: the test for a second delivery of one mail.
 pub fn is_duplicate(conn: &Connection, message_id: &str, content_hash: &str) -> Result<bool> {

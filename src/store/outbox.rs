@@ -157,21 +157,22 @@ pub fn acked_tickets_since(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// How many requests acknowledged to `rcpt` since `since` had exactly `text` as their body:
-/// the mark of a responder that sends the same words again and again.
-pub fn acked_requests_with_text(
+/// How many requests acknowledged to `rcpt` since `since` had exactly this subject and this
+/// body: the mark of a responder that sends the same mail again and again. Both, not the body
+/// alone: a person may write "Tolong dibantu." under twenty different subjects.
+pub fn acked_requests_like(
     conn: &Connection,
     rcpt: &str,
     since: DateTime<Utc>,
-    text: &str,
+    (subject, text): (&str, &str),
 ) -> Result<i64> {
     Ok(conn
         .prepare_cached(
             "SELECT COUNT(*) FROM messages WHERE kind = 'request' AND direction = 'in' \
-             AND body = ?3 AND ticket_id IN (SELECT ticket_id FROM outbox \
+             AND subject = ?3 AND body = ?4 AND ticket_id IN (SELECT ticket_id FROM outbox \
              WHERE rcpt = ?1 AND kind = 'ack' AND created_at >= ?2)",
         )?
-        .query_row(params![rcpt, to_ms(since), text], |r| r.get(0))?)
+        .query_row(params![rcpt, to_ms(since), subject, text], |r| r.get(0))?)
 }
 
 /// (waiting, sent) counts; refused mails count as neither.
