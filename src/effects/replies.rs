@@ -41,21 +41,6 @@ pub fn append(
         let sender = msg.from.as_ref().map(|a| a.email.as_str()).unwrap_or("");
         match technician {
             Some(tech) => technician_reply(tx, ctx, &current, msg, tech)?,
-            // A manager's From is as easy to forge as a technician's (#21).
-            None if sender != current.requester_email
-                && !authn::authenticated(cfg, msg)
-                && store::approvals::is_approver(tx, ticket, sender)? =>
-            {
-                store::events::add(
-                    tx,
-                    Some(ticket),
-                    now,
-                    sender,
-                    EventKind::ApprovalIgnored,
-                    "not authenticated by the receiving server (security.authserv_id)",
-                )?;
-                tracing::warn!(ticket, sender, "unauthenticated approval answer ignored");
-            }
             None if sender != current.requester_email
                 && store::approvals::is_approver(tx, ticket, sender)? =>
             {
@@ -192,6 +177,13 @@ fn approval_reply(
         tracing::warn!(ticket = ticket.id, sender, "{log}");
         Ok(())
     };
+    // A manager's From is as easy to forge as a technician's.
+    if !authn::authenticated(ctx.cfg, msg) {
+        return ignored(
+            "not authenticated by the receiving server (security.authserv_id)",
+            "unauthenticated approval answer ignored",
+        );
+    }
     let approval = match token_in_subject(&msg.subject) {
         Some(token) => store::approvals::by_token(conn, &token)?,
         None => None,
