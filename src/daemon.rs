@@ -84,6 +84,8 @@ pub async fn run(env: Env, config_path: &Path) -> Result<()> {
     if let Some(warning) = crate::decide::authn::open_door_warning(&cfg) {
         tracing::warn!("{warning}");
     }
+    // Fails early on a database it cannot write, which every task would otherwise retry forever.
+    store::open_for_writing(&cfg.database.path)?;
     // Fails early on a bad SMTP setting (unreadable CA file, ...) rather than in the task.
     outbound::smtp::Session::new(&cfg)?;
     // Likewise the IMAP login's secret files; the login (and its token cache) outlives

@@ -231,6 +231,14 @@ fn check(cfg: Config) -> Result<()> {
     }
     let rt = tokio::runtime::Runtime::new()?;
     let mut failed = false;
+    // The daemon writes from its first message: a database it may only read fails here.
+    match store::check_writable(&cfg.database.path) {
+        Ok(state) => println!("database {}: {state}", cfg.database.path.display()),
+        Err(e) => {
+            failed = true;
+            println!("database: FAILED: {e:#}");
+        }
+    }
     for account in cfg.accounts() {
         let who = if cfg.accounts().len() > 1 {
             format!(

@@ -497,3 +497,108 @@ fn bad_config_names_the_key() {
         "{err}"
     );
 }
+
+/// Runs `loket <args> --config <config>`, as a user the file permissions bind: root without its
+/// power to override them (`setpriv`), so a read-only file is read-only in this test too.
+/// Returns (exit code, stdout, stderr), or `None` if it still runs after `within` (then killed).
+fn loket_bound_by_permissions(
+    config: &std::path::Path,
+    args: &[&str],
+    within: Duration,
+) -> Option<(i32, String, String)> {
+    use std::os::unix::fs::MetadataExt;
+    use std::process::{Command, Stdio};
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--inh-caps=-dac_override,-dac_read_search",
+            "--bounding-set=-dac_override,-dac_read_search",
+            env!("CARGO_BIN_EXE_loket"),
+        ]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_loket"))
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = cmd
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("running loket");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for loket") {
+            break Some(status);
+        }
+        if start.elapsed() > within {
+            child.kill().ok();
+            child.wait().ok();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    status.map(|s| (s.code().unwrap_or(-1), read(&out), read(&err)))
+}
+
+/// Issue 21, item 8: a directory as `database.path` passed `loket check` and failed `loket run`
+/// without naming the key; a read-only database made `loket run` reconnect to IMAP every second,
+/// forever. Both are refused at check and at start, naming `database.path`.
+#[test]
+fn database_path_that_cannot_be_written_is_named_at_check_and_at_start() {
+    let loket = Loket::configure(Options::default());
+    let db = loket.dir.path().join("loket.db");
+    let good = std::fs::read_to_string(&loket.config).unwrap();
+    let within = Duration::from_secs(20);
+
+    // A directory.
+    let folder = loket.dir.path().join("data");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        &loket.config,
+        good.replace(&db.display().to_string(), &folder.display().to_string()),
+    )
+    .unwrap();
+    let (code, out, err) = loket.cli(&["check"], None);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("database: FAILED: database.path") && out.contains("is a directory"),
+        "{out}{err}"
+    );
+    let (code, out, err) =
+        loket_bound_by_permissions(&loket.config, &["run"], within).expect("run gives up");
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("database.path") && err.contains("is a directory"),
+        "{err}"
+    );
+
+    // A database file this user may only read.
+    std::fs::write(&loket.config, &good).unwrap();
+    let (code, out, err) = loket.cli(&["migrate"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    let (code, out, err) =
+        loket_bound_by_permissions(&loket.config, &["check"], within).expect("check ends");
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("database: FAILED: database.path") && out.contains("read-only"),
+        "{out}{err}"
+    );
+    let (code, out, err) = loket_bound_by_permissions(&loket.config, &["run"], within)
+        .expect("run gives up instead of retrying forever");
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("database.path") && err.contains("read-only"),
+        "{err}"
+    );
+}

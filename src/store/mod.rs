@@ -92,9 +92,108 @@ fn tune(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// The config key the database's location comes from: errors about the file name it, since
+/// that is where the administrator fixes them.
+const PATH_KEY: &str = "database.path";
+
+/// [`open`] for the daemon: also refuses a database this process may only read. SQLite opens
+/// a file it cannot write read-only without a word, and every write then fails; the daemon
+/// would take that for a passing fault and reconnect and retry forever.
+pub fn open_for_writing(path: &Path) -> Result<Connection> {
+    let conn = open(path).with_context(|| format!("{PATH_KEY} = {}", path.display()))?;
+    ensure_writable(&conn, path)?;
+    Ok(conn)
+}
+
+/// For `loket check`: whether the daemon will be able to write `path`, changing nothing an
+/// administrator would notice (no migration, and a missing database is not created: check may
+/// run as another user than the daemon, and a database it created would be that user's).
+pub fn check_writable(path: &Path) -> Result<&'static str> {
+    if path.is_dir() {
+        return Err(directory_error(path));
+    }
+    if path.exists() {
+        let conn =
+            open_unmigrated(path).with_context(|| format!("{PATH_KEY} = {}", path.display()))?;
+        ensure_writable(&conn, path)?;
+        return Ok("writable");
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.exists() {
+        return Ok("not there yet; `loket run` creates it and its folder");
+    }
+    // The folder must take the file and its -wal and -shm: try a file of our own in it.
+    let probe = dir.join(format!(".loket-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| {
+            format!(
+                "{PATH_KEY} = {}: the folder {} is not writable for this user; the database \
+                 cannot be created there",
+                path.display(),
+                dir.display()
+            )
+        })?;
+    // Best effort: a leftover empty probe file harms nothing.
+    let _ = std::fs::remove_file(&probe);
+    Ok("not there yet; `loket run` creates it")
+}
+
+fn directory_error(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{PATH_KEY} = {}: is a directory; name the database file, for example {}",
+        path.display(),
+        path.join("loket.db").display()
+    )
+}
+
+/// Fails, naming [`PATH_KEY`], unless `conn` can write its database.
+fn ensure_writable(conn: &Connection, path: &Path) -> Result<()> {
+    let readonly = || {
+        anyhow::anyhow!(
+            "{PATH_KEY} = {}: the database is read-only for this user; Loket writes every \
+             message it takes, so give the user it runs as write access to the file and to its \
+             folder (SQLite keeps its -wal and -shm files beside it)",
+            path.display()
+        )
+    };
+    if conn.is_readonly("main").unwrap_or(false) {
+        return Err(readonly());
+    }
+    // A real write, rolled back: it also needs the journal (-wal, -shm) beside the file, so a
+    // folder that cannot take them fails here and not at the first message.
+    let probe = || -> rusqlite::Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let wrote = conn.execute_batch("CREATE TABLE main.loket_write_probe (x)");
+        conn.execute_batch("ROLLBACK")?;
+        wrote
+    };
+    if let Err(e) = probe() {
+        use rusqlite::ErrorCode;
+        if matches!(
+            e.sqlite_error_code(),
+            Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied)
+        ) {
+            return Err(readonly());
+        }
+        // Busy, full, I/O: say what SQLite said, not "read-only".
+        return Err(e)
+            .with_context(|| format!("{PATH_KEY} = {}: a test write failed", path.display()));
+    }
+    Ok(())
+}
+
 /// [`open`] without the migrations: for `loket migrate`, which reports what it applies, and
 /// `loket backup`, which copies the database as it is (also one that a newer Loket wrote).
 pub fn open_unmigrated(path: &Path) -> Result<Connection> {
+    if path.is_dir() {
+        return Err(directory_error(path));
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_private_dir(dir)
             .with_context(|| format!("creating database folder {}", dir.display()))?;
@@ -257,6 +356,77 @@ pub(crate) fn memory() -> Connection {
 
 #[cfg(test)]
 mod tests {
+    /// Issue 21, item 8: a directory used to pass `loket check` and fail `loket run` with
+    /// "unable to open database file", naming no key.
+    #[test]
+    fn a_directory_as_database_path_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        for e in [
+            super::open(dir.path()).unwrap_err(),
+            super::open_for_writing(dir.path()).unwrap_err(),
+            super::check_writable(dir.path()).unwrap_err(),
+        ] {
+            let e = format!("{e:#}");
+            assert!(
+                e.contains("database.path") && e.contains("is a directory"),
+                "{e}"
+            );
+        }
+    }
+
+    /// Item 8: SQLite opens a file it cannot write read-only without a word; the daemon then
+    /// failed every write and reconnected forever.
+    #[test]
+    fn a_read_only_database_is_refused_naming_database_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loket.db");
+        drop(super::open(&path).unwrap());
+        let ro = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let e = format!("{:#}", super::ensure_writable(&ro, &path).unwrap_err());
+        assert!(
+            e.contains("database.path") && e.contains("read-only"),
+            "{e}"
+        );
+        let rw = super::open(&path).unwrap();
+        super::ensure_writable(&rw, &path).unwrap();
+        // The probe leaves nothing behind.
+        let probes: i64 = rw
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'loket_write_probe'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(probes, 0);
+    }
+
+    #[test]
+    fn check_creates_no_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/loket.db");
+        assert!(
+            super::check_writable(&path)
+                .unwrap()
+                .contains("not there yet")
+        );
+        assert!(!dir.path().join("sub").exists());
+        let path = dir.path().join("loket.db");
+        assert!(
+            super::check_writable(&path)
+                .unwrap()
+                .contains("not there yet")
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
+    }
+
     #[test]
     fn a_cached_statement_is_not_planned_again_for_every_call() {
         // Without the query planner stability guarantee (`tune`), the bound `LIMIT ?2` makes
