@@ -57,6 +57,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// How long a statement waits for another writer before SQLITE_BUSY: short waits become
+/// waits, long locks become an error the tasks back off from.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -173,8 +177,20 @@ fn ensure_writable(conn: &Connection, path: &Path) -> Result<()> {
         conn.execute_batch("ROLLBACK")?;
         wrote
     };
-    if let Err(e) = probe() {
+    // Without waiting: another process holding the write lock (a backup, an administrator's
+    // sqlite3) is no reason to refuse to start; the tasks wait such a lock out with backoff.
+    conn.busy_timeout(Duration::ZERO)?;
+    let probed = probe();
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if let Err(e) = probed {
         use rusqlite::ErrorCode;
+        if matches!(
+            e.sqlite_error_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        ) {
+            tracing::warn!(db = %path.display(), "database locked by another process at start; not checked for writing, the tasks will wait for the lock");
+            return Ok(());
+        }
         if matches!(
             e.sqlite_error_code(),
             Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied)
@@ -201,7 +217,7 @@ pub fn open_unmigrated(path: &Path) -> Result<Connection> {
     create_private_file(path).with_context(|| format!("creating database {}", path.display()))?;
     let conn =
         Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     tune(&conn)?;
     // SQLite gives the -wal and -shm files the database file's own permissions.
     conn.execute_batch(
