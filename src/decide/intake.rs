@@ -119,6 +119,11 @@ mod tests {
         Ok(None)
     }
 
+    /// Rina's new request with `subject` at the `[helpdesk]` address, no turn taken before.
+    fn decide<'c>(cfg: &'c Config, subject: &str) -> Intake<'c> {
+        Intake::decide(cfg, &msg(subject), "rina@example.test", None, None, no_turn).unwrap()
+    }
+
     fn techs() -> String {
         fixtures::technicians(&[
             ("budi@example.test", "Budi", 1),
@@ -129,15 +134,7 @@ mod tests {
     #[test]
     fn tags_leave_the_subject_and_the_helpdesk_address_answers() {
         let cfg = cfg("");
-        let i = Intake::decide(
-            &cfg,
-            &msg("[HD-9] Printer"),
-            "rina@example.test",
-            None,
-            None,
-            no_turn,
-        )
-        .unwrap();
+        let i = decide(&cfg, "[HD-9] Printer");
         assert_eq!(i.subject, "Printer");
         assert_eq!(i.language, "id");
         assert_eq!(i.via, None);
@@ -183,15 +180,7 @@ mod tests {
     #[test]
     fn manager_approval_without_a_department_is_unresolved() {
         let cfg = cfg("[[rules]]\nsubject_any = [\"akses\"]\napproval = \"manager\"\n");
-        let i = Intake::decide(
-            &cfg,
-            &msg("Minta akses"),
-            "rina@example.test",
-            None,
-            None,
-            no_turn,
-        )
-        .unwrap();
+        let i = decide(&cfg, "Minta akses");
         assert_eq!(i.approver, Some(None));
     }
 }

@@ -244,35 +244,39 @@ mod tests {
             loop_repeats: 3,
             ..Facts::default()
         };
-        assert!(inbound(&msg(AutoKind::Person), &NEW, &busy).acknowledge);
-        // The same text a third time: a responder.
-        let repeating = Facts {
+        // Whether a person's request under `facts` is acknowledged, and why not.
+        let verdict = |facts: Facts| {
+            let d = inbound(&msg(AutoKind::Person), &NEW, &facts);
+            (d.acknowledge, d.no_ack_reason.unwrap_or_default())
+        };
+        assert!(verdict(busy.clone()).0);
+        // The same subject and text a third time: a responder. Twice is a person again.
+        let (acked, why) = verdict(Facts {
             same_text_recent: 2,
             ..busy.clone()
-        };
-        let d = inbound(&msg(AutoKind::Person), &NEW, &repeating);
-        assert!(!d.acknowledge);
-        assert!(d.no_ack_reason.unwrap_or_default().contains("loop_repeats"));
-        // Twice is a person sending again.
-        let twice = Facts {
-            same_text_recent: 1,
-            ..busy.clone()
-        };
-        assert!(inbound(&msg(AutoKind::Person), &NEW, &twice).acknowledge);
+        });
+        assert!(!acked && why.contains("loop_repeats"), "{why}");
+        assert!(
+            verdict(Facts {
+                same_text_recent: 1,
+                ..busy.clone()
+            })
+            .0
+        );
         // A new request naming the ticket acknowledged moments ago.
-        let answering = Facts {
+        let (acked, why) = verdict(Facts {
             answers_recent_ack: Some(7),
             ..busy.clone()
-        };
-        let d = inbound(&msg(AutoKind::Person), &NEW, &answering);
-        assert!(!d.acknowledge);
-        assert!(d.no_ack_reason.unwrap_or_default().contains("ticket 7"));
+        });
+        assert!(!acked && why.contains("ticket 7"), "{why}");
         // The backstop still holds.
-        let flood = Facts {
-            recent_acks: 30,
-            ..busy
-        };
-        assert!(!inbound(&msg(AutoKind::Person), &NEW, &flood).acknowledge);
+        assert!(
+            !verdict(Facts {
+                recent_acks: 30,
+                ..busy
+            })
+            .0
+        );
     }
 
     #[test]
