@@ -251,7 +251,8 @@ fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
 /// Decodes the entity at the start of `rest` (which starts with '&'). Returns the text and the
 /// number of bytes consumed; anything unrecognised stays literal.
 fn decode_entity(rest: &str) -> (String, usize) {
-    const MAX_ENTITY_LEN: usize = 32;
+    // The longest HTML5 name, `&CounterClockwiseContourIntegral;`, is 33 bytes.
+    const MAX_ENTITY_LEN: usize = 33;
     let literal = ("&".to_string(), 1);
 
     let Some(semi) = rest
