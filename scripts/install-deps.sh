@@ -8,7 +8,9 @@
 # (owner of the test mailboxes) is created only if it does not exist.
 #
 # Installed: dovecot-imapd dovecot-lmtpd postfix openssl (plus python3 if there is no python3 at
-# all, for scripts/sendmail.py and scripts/readmail.py).
+# all, for scripts/sendmail.py and scripts/readmail.py); for scripts/test-package.sh, systemd (its
+# systemd-analyze verifies the unit; nothing is started: without systemd as PID 1 it only
+# unpacks) and python3-yaml (the Prometheus rules' structure check).
 #
 # Notes:
 #  - DEBIAN_FRONTEND=noninteractive: Postfix installs without its debconf questions (it then has
@@ -31,7 +33,7 @@ installed() {
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
 }
 
-want=(dovecot-imapd dovecot-lmtpd postfix openssl)
+want=(dovecot-imapd dovecot-lmtpd postfix openssl systemd python3-yaml)
 command -v python3 >/dev/null || want+=(python3)
 
 missing=()

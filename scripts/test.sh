@@ -7,6 +7,9 @@
 # user vmail; a no-op when present), then runs `cargo test` over the unit tests, the corpus test and
 # the end-to-end tests. Each end-to-end test binary starts its own private mail stack on free
 # loopback ports (scripts/mailstack.sh) and stops it when it ends; nothing listens elsewhere.
+# Then scripts/test-package.sh builds the Debian package, installs, checks and purges it, and checks
+# the Prometheus rules and Grafana dashboard (about a minute after cargo test). With arguments
+# (`scripts/test.sh --test foundation`) only cargo test runs, with them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -14,4 +17,7 @@ cd "$ROOT"
 ((EUID == 0)) || { echo "test.sh: must run as root (installs packages, starts mail servers)" >&2; exit 1; }
 scripts/install-deps.sh
 # --locked: the committed Cargo.lock is what is tested.
-exec cargo test --locked "$@"
+cargo test --locked "$@"
+if (($# == 0)); then
+    scripts/test-package.sh
+fi
