@@ -287,7 +287,7 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
     // 4. locate, 5. facts, 6. decide: which ticket, what the store knows of the sender, and
     // what happens, decided without writing anything.
     let placement = thread::locate(tx, cfg, &msg)?;
-    let facts = facts(tx, cfg, &msg, now)?;
+    let facts = facts(tx, cfg, &msg, &placement, now)?;
     let decision = decide::inbound(&msg, &placement, &facts);
     let ctx = env.ctx(now);
 
@@ -380,8 +380,15 @@ fn facts(
     conn: &Connection,
     cfg: &Config,
     msg: &Inbound,
+    placement: &Placement,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Facts> {
+    // The loop marks only matter for a mail that may open a ticket (an acknowledgement is only
+    // ever sent for one): a reply on an open ticket, most of a backlog, skips their queries.
+    let may_open = match placement {
+        Placement::New { .. } => true,
+        Placement::Existing { ticket, .. } => ticket.status.is_final(),
+    };
     // The requester (From, else Reply-To): whose acks count, and whether it is our own address
     // (a Reply-To naming the helpdesk must not start a loop).
     let sender = msg.requester().map(|a| a.email.as_str()).unwrap_or("");
@@ -399,14 +406,18 @@ fn facts(
         bounce_ticket,
         recent_acks: store::outbox::count_recent(conn, sender, "ack", now - window)? as u32,
         ack_limit: cfg.helpdesk.ack_rate_limit,
-        same_text_recent: store::outbox::acked_requests_like(
-            conn,
-            sender,
-            now - window,
-            (&msg.subject, &msg.text),
-        )? as u32,
+        same_text_recent: match may_open {
+            true => {
+                let this = (msg.subject.as_str(), msg.text.as_str());
+                store::outbox::acked_requests_like(conn, sender, now - window, this)? as u32
+            }
+            false => 0,
+        },
         loop_repeats: cfg.helpdesk.loop_repeats,
-        answers_recent_ack: answers_recent_ack(conn, cfg, msg, sender, now)?,
+        answers_recent_ack: match may_open {
+            true => answers_recent_ack(conn, cfg, msg, sender, now)?,
+            false => None,
+        },
         technician: crate::decide::authn::technician(cfg, msg).is_some(),
     })
 }
@@ -424,7 +435,9 @@ fn answers_recent_ack(
         .unwrap_or(chrono::Duration::minutes(1));
     let prefix = &cfg.helpdesk.tag_prefix;
     let mut named = crate::decide::tags::tags_in(&msg.subject, prefix, 4);
-    named.extend(crate::decide::tags::tags_in(&msg.text, prefix, 8));
+    // The start of the body, as rules read it: a 50 MB body must not cost a scan per mail.
+    let body = crate::decide::rules::scanned_body(&msg.text);
+    named.extend(crate::decide::tags::tags_in(body, prefix, 8));
     if named.is_empty() {
         return Ok(None);
     }

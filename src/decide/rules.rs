@@ -259,7 +259,7 @@ pub fn evaluate_with_default(
 }
 
 /// The body up to [`BODY_SCAN_LIMIT`], cut at a character boundary.
-fn scanned_body(text: &str) -> &str {
+pub fn scanned_body(text: &str) -> &str {
     if text.len() <= BODY_SCAN_LIMIT {
         return text;
     }
