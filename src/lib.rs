@@ -28,7 +28,8 @@
 //! - `model` (Ticket, Status, EventKind, MessageKind, SlaClock), `clock`, `net`
 //! - `config` (every section's schema and validation), `store` (SQL, one file per table family)
 //! - `decide` (pure), `inbound` (parse)
-//! - `thread`, `outbound` (mails, labels, render, compose, smtp), `effects`, `env`
+//! - `thread`, `view` (a ticket as text), `outbound` (mails, labels, render, compose, smtp),
+//!   `effects`, `env`
 //! - `pipeline`, `ingest`, `inbound::imap`, `scheduler`, `digest`
 //! - `daemon`, `admin`, `cli`, `metrics`, `health`
 //!
@@ -57,5 +58,6 @@ pub mod scheduler;
 pub mod store;
 pub mod thread;
 pub mod token;
+pub mod view;
 
 pub mod daemon;

@@ -210,6 +210,7 @@ fn describe(o: &Outcome) -> String {
         }
         Outcome::Appended { ticket, kind } => format!("added to ticket {ticket} as {kind}"),
         Outcome::Duplicate => "duplicate: already stored".into(),
+        Outcome::Answered => "a question: answer queued, no ticket".into(),
         Outcome::Quarantined { reason } => format!("quarantined: {reason}"),
         Outcome::Ignored { reason } => format!("ignored: {reason}"),
     }

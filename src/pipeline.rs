@@ -5,8 +5,8 @@
 //! 3. dedupe   a message stored before changes nothing
 //! 4. locate   `thread::locate`: which ticket (tag, references), and may this sender write to it
 //! 5. facts    what the store knows: our own Message-ID, a bounce's ticket, recent acks
-//! 6. decide   `decide::inbound`: new ticket, append, quarantine or ignore; pure
-//! 7. apply    `effects::open` / `effects::replies`: rows, events and mails of the decision
+//! 6. decide   `decide::inbound`: new ticket, append, answer, quarantine or ignore; pure
+//! 7. apply    `effects::open`, `replies`, `queries`: rows, events and mails of the decision
 //! 8. progress the mailbox's UID state, so the IMAP task flags only what is committed
 //!
 //! All of it runs in the caller's transaction, several messages to one commit
@@ -88,11 +88,23 @@ impl Source {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Created { ticket: i64, acknowledged: bool },
-    Appended { ticket: i64, kind: MessageKind },
+    Created {
+        ticket: i64,
+        acknowledged: bool,
+    },
+    Appended {
+        ticket: i64,
+        kind: MessageKind,
+    },
     Duplicate,
-    Quarantined { reason: String },
-    Ignored { reason: String },
+    /// A question asked by mail, answered; no ticket was opened or changed.
+    Answered,
+    Quarantined {
+        reason: String,
+    },
+    Ignored {
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -278,7 +290,9 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
     // Every write below goes to the caller's transaction.
     let tx = conn;
     // 3. dedupe: a message stored before (a redelivery, a rescan) changes nothing.
-    if store::messages::is_duplicate(tx, &msg.message_id, &msg.content_hash)? {
+    if store::messages::is_duplicate(tx, &msg.message_id, &msg.content_hash)?
+        || store::queries::is_duplicate(tx, &msg.message_id, &msg.content_hash)?
+    {
         record_progress(tx, source)?;
         tracing::info!("duplicate delivery, already stored");
         return Ok(Outcome::Duplicate);
@@ -342,6 +356,10 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
         Action::Append { ticket, kind } => {
             effects::replies::append(tx, &ctx, ticket, kind, &msg, raw)?;
             Outcome::Appended { ticket, kind }
+        }
+        Action::Answer(asked) => {
+            effects::queries::answer(tx, &ctx, &msg, &asked)?;
+            Outcome::Answered
         }
     };
     // 8. progress: the mailbox moves past this message in the same transaction.
@@ -419,6 +437,15 @@ fn facts(
             false => None,
         },
         technician: crate::decide::authn::technician(cfg, msg).is_some(),
+        // Answers count against the same limit as acknowledgements; looked up only for a mail
+        // that may be a question.
+        recent_answers: match crate::decide::queries::might_ask(msg) {
+            true => {
+                let kind = crate::outbound::MailKind::StatusAnswer.name();
+                store::outbox::count_recent(conn, sender, kind, now - window)? as u32
+            }
+            false => 0,
+        },
     })
 }
 

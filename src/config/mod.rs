@@ -560,6 +560,10 @@ pub struct Technician {
     pub level: u8,
     #[serde(default = "default_categories")]
     pub categories: Vec<String>,
+    /// The language of the mail Loket writes to them alone (answers to their questions, the
+    /// morning queue); `helpdesk.language` when unset.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 fn default_name() -> String {
@@ -711,6 +715,14 @@ impl Config {
                 return Err(invalid(
                     &format!("technicians[{i}].level"),
                     "must be 1, 2 or 3",
+                ));
+            }
+            if let Some(lang) = &t.language
+                && !LANGUAGES.contains(&lang.as_str())
+            {
+                return Err(invalid(
+                    &format!("technicians[{i}].language"),
+                    format!("`{lang}` is not one of {}", LANGUAGES.join(", ")),
                 ));
             }
         }
@@ -921,6 +933,11 @@ impl Config {
         self.business
             .clone()
             .unwrap_or_else(|| crate::calendar::Calendar::always(self.helpdesk.timezone))
+    }
+
+    /// The language of mail to `tech` alone.
+    pub fn technician_language<'a>(&'a self, tech: &'a Technician) -> &'a str {
+        tech.language.as_deref().unwrap_or(&self.helpdesk.language)
     }
 
     pub fn technician(&self, email: &str) -> Option<&Technician> {

@@ -10,6 +10,7 @@ pub use crate::calendar;
 pub mod commands;
 pub mod intake;
 pub mod lifecycle;
+pub mod queries;
 pub mod quote;
 pub mod rules;
 pub mod sla;
@@ -42,6 +43,9 @@ pub struct Facts {
     pub answers_recent_ack: Option<i64>,
     /// The sender is a configured technician.
     pub technician: bool,
+    /// Answers to questions (`#status`) sent to this sender within the rate window; counted
+    /// against `ack_limit` too, only for a mail that [`queries::might_ask`].
+    pub recent_answers: u32,
 }
 
 /// How a message found its ticket.
@@ -69,8 +73,10 @@ pub enum Action {
     Append { ticket: i64, kind: MessageKind },
     /// Keep the raw bytes aside, with the reason.
     Quarantine { reason: String },
-    /// Store nothing beyond a log line (our own mail echoed back).
+    /// Store nothing beyond a log line (our own mail echoed back, a question not answered).
     Ignore { reason: String },
+    /// A question asked by mail: answer it, open no ticket (`effects::queries`).
+    Answer(queries::Asked),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +124,27 @@ pub fn why_not_answer(msg: &Inbound, facts: &Facts) -> Option<String> {
     None
 }
 
+/// Why a question must go unanswered, if it must: an automatic sender never gets an answer
+/// (answering a machine is how loops start), and a requester's questions count against the
+/// acknowledgements' rate limit. A technician's are not limited: they are staff, authenticated.
+fn why_not_answer_question(msg: &Inbound, facts: &Facts, asked: &queries::Asked) -> Option<String> {
+    if msg.auto != AutoKind::Person {
+        return Some(format!(
+            "question from an automatic sender ({:?}) not answered",
+            msg.auto
+        ));
+    }
+    match asked {
+        queries::Asked::Technician { .. } => None,
+        queries::Asked::Requester(_) if facts.recent_answers >= facts.ack_limit => Some(format!(
+            "question not answered: rate limit reached ({} answers in the window, \
+             helpdesk.ack_rate_limit)",
+            facts.recent_answers
+        )),
+        queries::Asked::Requester(_) => None,
+    }
+}
+
 pub fn inbound(msg: &Inbound, placement: &Placement, facts: &Facts) -> Decision {
     let no_mail = |action| Decision {
         action,
@@ -146,6 +173,15 @@ pub fn inbound(msg: &Inbound, placement: &Placement, facts: &Facts) -> Decision 
     if msg.requester().is_none() {
         return no_mail(Action::Quarantine {
             reason: "no sender address".into(),
+        });
+    }
+
+    if !facts.from_helpdesk
+        && let Some(asked) = queries::read(msg, placement, facts.technician)
+    {
+        return no_mail(match why_not_answer_question(msg, facts, &asked) {
+            None => Action::Answer(asked),
+            Some(reason) => Action::Ignore { reason },
         });
     }
 

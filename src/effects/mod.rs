@@ -5,6 +5,7 @@
 
 pub mod messages;
 pub mod open;
+pub mod queries;
 pub mod replies;
 
 use anyhow::Result;

@@ -100,3 +100,74 @@ pub fn human_duration(lang: &str, d: std::time::Duration) -> String {
         format!("{n} {en}s")
     }
 }
+
+/// What happens next to a ticket, as its requester reads it in an answer to `#status`.
+/// `owner` is the technician's name; `auto_close` the silence after which a resolved ticket
+/// closes, in words.
+pub fn next_step(
+    lang: &str,
+    status: crate::model::Status,
+    owner: Option<&str>,
+    auto_close: &str,
+) -> String {
+    use crate::model::Status::*;
+    let id = is_id(lang);
+    match (status, owner, id) {
+        (New | Open, None, true) => "menunggu ditangani teknisi".into(),
+        (New | Open, None, false) => "waiting for a technician".into(),
+        (New | Open | InProgress, Some(o), true) => format!("ditangani oleh {o}"),
+        (New | Open | InProgress, Some(o), false) => format!("handled by {o}"),
+        (InProgress, None, true) => "sedang dikerjakan".into(),
+        (InProgress, None, false) => "being worked on".into(),
+        (Waiting, _, true) => "menunggu jawaban Anda: balas email tiket ini".into(),
+        (Waiting, _, false) => "waiting for your answer: reply to the ticket's mail".into(),
+        (AwaitingApproval, _, true) => "menunggu persetujuan atasan".into(),
+        (AwaitingApproval, _, false) => "waiting for a manager's approval".into(),
+        (Resolved, _, true) => {
+            format!("selesai; ditutup otomatis bila tidak ada balasan dalam {auto_close}")
+        }
+        (Resolved, _, false) => {
+            format!("resolved; closes by itself after {auto_close} without a reply")
+        }
+        (Closed, _, true) => "ditutup".into(),
+        (Closed, _, false) => "closed".into(),
+        (Rejected, _, true) => "ditolak".into(),
+        (Rejected, _, false) => "rejected".into(),
+    }
+}
+
+/// "HD-42 tidak ada di antara tiket Anda": the same words whether the ticket does not exist or
+/// belongs to someone else, so an answer tells nothing of other people's tickets.
+pub fn query_problem(lang: &str, problem: QueryProblem<'_>) -> String {
+    let id = is_id(lang);
+    match (problem, id) {
+        (QueryProblem::NoTicket(t), true) => format!("tiket {t} tidak ada"),
+        (QueryProblem::NoTicket(t), false) => format!("there is no ticket {t}"),
+        (QueryProblem::NotATicket(t), true) => format!("`{t}` bukan nomor tiket seperti HD-42"),
+        (QueryProblem::NotATicket(t), false) => format!("`{t}` is not a ticket like HD-42"),
+        (QueryProblem::UnknownPriority(p, known), true) => {
+            format!("prioritas `{p}` tidak dikenal (yang ada: {known})")
+        }
+        (QueryProblem::UnknownPriority(p, known), false) => {
+            format!("unknown priority `{p}` (known: {known})")
+        }
+        (QueryProblem::UnknownCategory(c, known), true) => {
+            format!("kategori `{c}` tidak dikenal (yang ada: {known})")
+        }
+        (QueryProblem::UnknownCategory(c, known), false) => {
+            format!("unknown category `{c}` (known: {known})")
+        }
+        (QueryProblem::NothingToSearch, true) => "tidak ada kata yang dapat dicari".into(),
+        (QueryProblem::NothingToSearch, false) => "nothing searchable in those words".into(),
+    }
+}
+
+/// Why a technician's question got no answer.
+#[derive(Debug, Clone, Copy)]
+pub enum QueryProblem<'a> {
+    NoTicket(&'a str),
+    NotATicket(&'a str),
+    UnknownPriority(&'a str, &'a str),
+    UnknownCategory(&'a str, &'a str),
+    NothingToSearch,
+}

@@ -71,6 +71,12 @@ mail_kinds! {
     /// To managers: the daily digest and the monthly recap.
     Digest => "digest",
     DigestMonthly => "digest_monthly",
+    /// To a technician: the answer to their questions by mail (#mine, #queue, #show ...).
+    QueryAnswer => "query_answer",
+    /// To a requester: the answer to their #status.
+    StatusAnswer => "status_answer",
+    /// To a technician, each working morning: their queue.
+    MorningQueue => "morning_queue",
 }
 
 /// A person as templates show them: the name, or the address when there is none.
@@ -372,6 +378,165 @@ impl<'a> About<'a> {
         let data = json!({"why": why, "token_tag": token_tag});
         self.staff(MailKind::ApprovalRefused, data, vec![bare(approver)])
     }
+}
+
+/// One ticket in a list of an answer or the morning queue.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub tag: String,
+    pub subject: String,
+    pub status_label: String,
+    pub priority: Option<String>,
+    pub category: Option<String>,
+    pub level_label: String,
+    pub owner: Option<String>,
+    pub requester: String,
+    /// How old the ticket is, in words ("3 hari").
+    pub age: String,
+    /// The next deadline, local time, and which target it is.
+    pub due_local: Option<String>,
+    pub due_target: Option<String>,
+    /// How far the deadline is, or how long ago it passed, in words.
+    pub due_in: Option<String>,
+    pub overdue: bool,
+    /// For requesters: what happens next, in words.
+    pub next: Option<String>,
+}
+
+/// One part of a technician's answer, in the order they asked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Section {
+    /// What was asked, as the technician will recognise it (`#queue P1`).
+    pub asked: String,
+    pub rows: Vec<Row>,
+    /// Tickets beyond the list's length, counted.
+    pub more: usize,
+    /// `#show`: the ticket as `loket tickets show` prints it.
+    pub text: Option<String>,
+    /// `#search`: the hits, one line each.
+    pub hits: Vec<Hit>,
+    /// `#help`.
+    pub help: bool,
+    /// Why this question got no answer (an unknown ticket, a filter that names nothing).
+    pub error: Option<String>,
+    /// Whether an empty `rows`/`hits` means "nothing" (not a section of another shape).
+    pub listing: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Hit {
+    pub tag: String,
+    pub status_label: String,
+    pub subject: String,
+    pub snippet: String,
+}
+
+/// The answer to a technician's questions, one mail for all of them.
+pub fn query_answer(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    tech: &Technician,
+    question: &Inbound,
+    sections: &[Section],
+    invalid: &[String],
+) -> Result<i64> {
+    let lang = ctx.cfg.technician_language(tech);
+    let data = json!({
+        "helpdesk": {"name": ctx.cfg.helpdesk.name, "address": ctx.cfg.helpdesk.address},
+        "technician": technician(tech),
+        "sections": sections,
+        "invalid": invalid,
+        "known": crate::decide::queries::KNOWN,
+    });
+    let to = Address {
+        name: Some(tech.name.clone()),
+        email: tech.email.clone(),
+    };
+    super::queue_answer(
+        conn,
+        ctx,
+        (MailKind::QueryAnswer, lang),
+        &data,
+        to,
+        question,
+        None,
+    )
+}
+
+/// What a requester asked with #status: their tickets, one ticket, or why not.
+pub enum StatusAnswer<'a> {
+    /// Their tickets of the last `days` days (maybe none).
+    List { rows: &'a [Row], days: i64 },
+    /// One of their tickets.
+    One { row: &'a Row, id: i64 },
+    /// A ticket they named that is not theirs or does not exist: the same words for both, so
+    /// the answer tells nothing of other people's tickets.
+    NotYours { typed: &'a str },
+}
+
+/// The answer to a requester's #status, in `lang`.
+pub fn status_answer(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    (to, lang): (&Address, &str),
+    question: &Inbound,
+    answer: StatusAnswer<'_>,
+) -> Result<i64> {
+    let mut data = json!({
+        "helpdesk": {"name": ctx.cfg.helpdesk.name, "address": ctx.cfg.helpdesk.address},
+        "requester": person(to.name.as_deref(), &to.email),
+    });
+    let about = match answer {
+        StatusAnswer::List { rows, days } => {
+            data["list"] = json!({"rows": rows, "days": days});
+            None
+        }
+        StatusAnswer::One { row, id } => {
+            data["one"] = json!(row);
+            Some(id)
+        }
+        StatusAnswer::NotYours { typed } => {
+            data["not_yours"] = json!({ "typed": typed });
+            None
+        }
+    };
+    let kind = (MailKind::StatusAnswer, lang);
+    super::queue_answer(conn, ctx, kind, &data, to.clone(), question, about)
+}
+
+/// A technician's morning queue: their open tickets and those at risk today.
+pub fn morning_queue(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    tech: &Technician,
+    date_local: &str,
+    (mine, at_risk): (&[Row], &[Row]),
+) -> Result<i64> {
+    let lang = ctx.cfg.technician_language(tech);
+    let data = json!({
+        "helpdesk": {"name": ctx.cfg.helpdesk.name, "address": ctx.cfg.helpdesk.address},
+        "technician": technician(tech),
+        "date": date_local,
+        "mine": mine,
+        "mine_count": mine.len(),
+        "at_risk": at_risk,
+        "at_risk_count": at_risk.len(),
+        "known": crate::decide::queries::KNOWN,
+    });
+    let to = [Address {
+        name: Some(tech.name.clone()),
+        email: tech.email.clone(),
+    }];
+    super::queue_report(
+        conn,
+        ctx,
+        MailKind::MorningQueue,
+        lang,
+        &data,
+        &to,
+        &[],
+        &[],
+    )
 }
 
 #[cfg(test)]

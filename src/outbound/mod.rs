@@ -383,6 +383,59 @@ fn to_staff(
     in_thread(conn, ctx, ticket, (kind, lang), extra, (to, vec![])).map(Some)
 }
 
+/// The answer to a question asked by mail, which opened no ticket: to `to`, in `lang`,
+/// In-Reply-To the question, `Auto-Submitted: auto-replied`, from the `[helpdesk]` address.
+/// `about` is the ticket it is about, if one: its tag goes in the subject, so a reply to the
+/// answer lands on that ticket.
+pub fn queue_answer(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    (kind, lang): (MailKind, &str),
+    data: &Value,
+    to: Address,
+    question: &Inbound,
+    about: Option<i64>,
+) -> Result<i64> {
+    let rendered = ctx.renderer.render(kind.name(), lang, data)?;
+    let tag = about.map(|id| ctx.tag(id));
+    let subject = match &tag {
+        Some(tag) if !rendered.subject.contains(&format!("[{tag}]")) => {
+            format!("[{tag}] {}", rendered.subject)
+        }
+        _ => rendered.subject.clone(),
+    };
+    let rendered = render::Rendered {
+        subject,
+        ..rendered
+    };
+    let composed = compose(
+        &Envelope {
+            from_name: &ctx.cfg.helpdesk.name,
+            from_email: &ctx.cfg.helpdesk.address,
+            to: &[to],
+            cc: &[],
+            in_reply_to: (!question.synthetic_message_id).then_some(question.message_id.as_str()),
+            references: &thread_of(question),
+            ticket_tag: tag.as_deref(),
+            now: ctx.now,
+        },
+        &rendered,
+        new_message_id(ctx.cfg.domain(), about),
+    )?;
+    store::outbox::enqueue(
+        conn,
+        &store::outbox::NewMail {
+            ticket_id: about,
+            kind: kind.name(),
+            message_id: &composed.message_id,
+            envelope_from: &composed.envelope_from,
+            rcpt: &composed.rcpt.join(","),
+            raw: &composed.raw,
+            now: ctx.now,
+        },
+    )
+}
+
 /// A mail about no ticket to people inside the organisation (the managers' digest and monthly
 /// recap), in `lang`: rendered, composed with its inline images and attachments, and written to
 /// the outbox (no ticket, so nothing threads back to one) inside the caller's transaction.

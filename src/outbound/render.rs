@@ -69,6 +69,10 @@ const BUILTIN: &[Builtin] = builtin![
     // To managers (digest).
     ("digest", html),
     ("digest_monthly", text),
+    // Answers to questions by mail, and the technicians' morning queue.
+    ("query_answer", html),
+    ("status_answer", text),
+    ("morning_queue", text),
 ];
 
 /// The kinds of mail there are templates for.

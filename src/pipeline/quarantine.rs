@@ -95,6 +95,7 @@ pub fn release(conn: &mut Connection, env: &Env, id: i64) -> Result<Outcome> {
             (Some(*ticket), format!("{prefix}-{ticket} ({kind})"))
         }
         Outcome::Duplicate => (None, "duplicate of a stored message".to_string()),
+        Outcome::Answered => (None, "a question, answered".to_string()),
         Outcome::Ignored { reason } => (None, format!("ignored: {reason}")),
     };
     let now = env.clock.now();

@@ -9,6 +9,7 @@ pub mod mailbox;
 pub mod messages;
 pub mod outbox;
 pub mod quarantine;
+pub mod queries;
 pub mod reports;
 pub mod search;
 pub mod stats;
@@ -54,6 +55,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0008_search_queue",
         include_str!("../../migrations/0008_search_queue.sql"),
+    ),
+    (
+        "0009_queries",
+        include_str!("../../migrations/0009_queries.sql"),
     ),
 ];
 

@@ -1,0 +1,229 @@
+//! Questions asked by mail and the lists that answer them: a technician's open tickets, the
+//! tickets they may take, a requester's own tickets (migration 0009_queries).
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{from_ms, to_ms};
+use crate::model::{SlaClock, Status, Ticket};
+
+/// One question, as kept for deduplication and the record.
+pub struct NewQuery<'a> {
+    pub message_id: &'a str,
+    pub content_hash: &'a str,
+    pub sender: &'a str,
+    /// `technician` or `requester`.
+    pub asker: &'a str,
+    pub ticket_id: Option<i64>,
+    pub asked: &'a str,
+    pub outbox_id: Option<i64>,
+    pub now: DateTime<Utc>,
+}
+
+pub fn record(conn: &Connection, q: &NewQuery<'_>) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO queries (message_id, content_hash, sender, asker, ticket_id, asked, \
+         outbox_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        q.message_id,
+        q.content_hash,
+        q.sender,
+        q.asker,
+        q.ticket_id,
+        q.asked,
+        q.outbox_id,
+        to_ms(q.now)
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Whether this very message was answered before (a redelivery, a rescan).
+pub fn is_duplicate(conn: &Connection, message_id: &str, content_hash: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM queries WHERE message_id = ?1 AND content_hash = ?2 LIMIT 1",
+        )?
+        .query_row(params![message_id, content_hash], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// A ticket with its SLA clock, for the lists.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub ticket: Ticket,
+    pub sla: SlaClock,
+}
+
+impl Listed {
+    /// The deadline that comes next: the response target until the first response, then the
+    /// resolution target. None while the clock is paused or without targets.
+    pub fn next_due(&self) -> Option<(DateTime<Utc>, Target)> {
+        if self.sla.paused_at.is_some() {
+            return None;
+        }
+        match (self.ticket.first_response_at, self.sla.response_due) {
+            (None, Some(due)) => Some((due, Target::Response)),
+            _ => self.sla.resolution_due.map(|due| (due, Target::Resolution)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Response,
+    Resolution,
+}
+
+const LISTED: &str = "id, subject, requester_email, requester_name, status, priority, category, \
+     level, owner, language, parent_id, created_at, updated_at, first_response_at, resolved_at, \
+     closed_at, mailbox, response_due_at, resolution_due_at, sla_paused_at";
+
+fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
+    let status: String = r.get(4)?;
+    let status = status.parse::<Status>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    let ms = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(from_ms))
+    };
+    Ok(Listed {
+        ticket: Ticket {
+            id: r.get(0)?,
+            subject: r.get(1)?,
+            requester_email: r.get(2)?,
+            requester_name: r.get(3)?,
+            status,
+            priority: r.get(5)?,
+            category: r.get(6)?,
+            level: r.get(7)?,
+            owner: r.get(8)?,
+            language: r.get(9)?,
+            parent_id: r.get(10)?,
+            created_at: from_ms(r.get(11)?),
+            updated_at: from_ms(r.get(12)?),
+            first_response_at: ms(13)?,
+            resolved_at: ms(14)?,
+            closed_at: ms(15)?,
+            mailbox: r.get(16)?,
+        },
+        sla: SlaClock {
+            response_due: ms(17)?,
+            resolution_due: ms(18)?,
+            paused_at: ms(19)?,
+        },
+    })
+}
+
+/// The statuses of a ticket still to be worked on (`Status::is_active`: not yet resolved); a
+/// unit test holds it to the enum.
+const ACTIVE: &str = "('new', 'open', 'in-progress', 'waiting', 'awaiting-approval')";
+
+/// The open tickets `owner` owns (any order; the caller sorts by deadline).
+pub fn owned_by(conn: &Connection, owner: &str) -> Result<Vec<Listed>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LISTED} FROM tickets WHERE owner = ?1 AND status IN {ACTIVE}"
+    ))?;
+    let rows = stmt.query_map([owner], listed)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every ticket still to be worked on (the caller keeps those a technician may take). The
+/// open tickets of a helpdesk are few beside the closed ones; the status index finds them.
+pub fn active(conn: &Connection) -> Result<Vec<Listed>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LISTED} FROM tickets WHERE status IN {ACTIVE}"
+    ))?;
+    let rows = stmt.query_map([], listed)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// `requester`'s tickets created since `since`, newest first, at most `limit`.
+pub fn requested_by(
+    conn: &Connection,
+    requester: &str,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Listed>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LISTED} FROM tickets WHERE requester_email = ?1 AND created_at >= ?2 \
+         ORDER BY created_at DESC, id DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![requester, to_ms(since), limit], listed)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One ticket with its clock.
+pub fn one(conn: &Connection, id: i64) -> Result<Option<Listed>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {LISTED} FROM tickets WHERE id = ?1"))?
+        .query_row([id], listed)
+        .optional()?)
+}
+
+/// The language of `requester`'s latest ticket, if they have one: what they were answered in.
+pub fn requester_language(conn: &Connection, requester: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT language FROM tickets WHERE requester_email = ?1 \
+             ORDER BY created_at DESC LIMIT 1",
+        )?
+        .query_row([requester], |r| r.get(0))
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use crate::store::tickets::{NewTicket, insert};
+
+    #[test]
+    fn active_is_every_active_status() {
+        let listed: Vec<String> = Status::ALL
+            .into_iter()
+            .filter(|s| s.is_active())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert_eq!(ACTIVE, format!("({})", listed.join(", ")));
+    }
+
+    #[test]
+    fn lists_keep_to_their_owner_requester_and_active_statuses() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let now = fixtures::new_ticket().now;
+        let add = |requester, owner| {
+            insert(
+                &conn,
+                &NewTicket {
+                    requester_email: requester,
+                    owner,
+                    ..fixtures::new_ticket()
+                },
+            )
+            .unwrap()
+        };
+        let a = add("rina@example.test", Some("andi@example.test"));
+        let b = add("rina@example.test", Some("andi@example.test"));
+        let c = add("budi@example.test", Some("andi@example.test"));
+        add("budi@example.test", Some("sari@example.test"));
+        conn.execute("UPDATE tickets SET status = 'resolved' WHERE id = ?1", [b])
+            .unwrap();
+        let ids = |l: Vec<Listed>| l.into_iter().map(|l| l.ticket.id).collect::<Vec<_>>();
+        let mut mine = ids(owned_by(&conn, "andi@example.test").unwrap());
+        mine.sort();
+        assert_eq!(mine, vec![a, c]);
+        let day = chrono::Duration::days(1);
+        assert_eq!(
+            ids(requested_by(&conn, "rina@example.test", now - day, 50).unwrap()),
+            vec![b, a]
+        );
+        assert!(
+            requested_by(&conn, "rina@example.test", now + day, 50)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
