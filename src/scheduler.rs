@@ -1,5 +1,6 @@
 //! Timed jobs: work that falls due with time rather than with mail. Today that is auto-closure
-//! of resolved tickets; SLA warnings and the daily digest join the same loop. Every job reads
+//! of resolved tickets; SLA warnings, the daily digest and the technicians' morning queue join
+//! the same loop. Every job reads
 //! the clock it is given (tests move a `ManualClock`) and finds due work from the database
 //! alone, so a job missed while Loket was down runs on the next start, and once: the change and
 //! its mail are committed together, and a changed ticket is no longer due.
@@ -23,7 +24,8 @@ pub fn tick(conn: &mut Connection, env: &Env) -> Result<usize> {
         + auto_close(conn, env)?
         + approvals(conn, env)?
         // The digest counts mails queued, not tickets: either way the sender has work.
-        + crate::digest::run_due(conn, env)?)
+        + crate::digest::run_due(conn, env)?
+        + crate::digest::morning::run_due(conn, env)?)
 }
 
 /// Approvals without a decision: one reminder to the approver after `approvals.remind_after`,

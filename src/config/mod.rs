@@ -56,6 +56,9 @@ pub struct Config {
     pub managers: Vec<Manager>,
     #[serde(default)]
     pub digest: Digest,
+    /// Each technician's queue, mailed every working morning.
+    #[serde(default)]
+    pub morning: Morning,
     /// Ticket priorities with their SLA targets, most urgent first (default P1, P2, P3).
     #[serde(default = "rules::default_priorities")]
     pub priorities: Vec<rules::Priority>,
@@ -240,6 +243,39 @@ impl Default for Digest {
     }
 }
 
+/// `[morning]`: the technicians' morning queue, once per working day of the business calendar
+/// (not on weekends or holidays), at `time` in `helpdesk.timezone`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Morning {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Local time ("HH:MM") from which the day's queues go out.
+    #[serde(default = "default_digest_time")]
+    pub time: String,
+    /// Send a technician their queue even when it is empty.
+    #[serde(default)]
+    pub send_when_empty: bool,
+    /// `time`, checked at load.
+    #[serde(skip)]
+    pub local_time: chrono::NaiveTime,
+}
+
+impl Default for Morning {
+    fn default() -> Self {
+        Morning {
+            enabled: true,
+            time: default_digest_time(),
+            send_when_empty: false,
+            local_time: chrono::NaiveTime::from_hms_opt(7, 30, 0).unwrap_or_default(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 fn default_digest_time() -> String {
     "07:30".into()
 }
@@ -284,6 +320,13 @@ impl Config {
                 ));
             }
         }
+        let m = &mut self.morning;
+        m.local_time = chrono::NaiveTime::parse_from_str(m.time.trim(), "%H:%M").map_err(|_| {
+            invalid(
+                "morning.time",
+                format!("`{}` is not a time like \"07:30\"", m.time),
+            )
+        })?;
         let d = &mut self.digest;
         d.local_time = chrono::NaiveTime::parse_from_str(d.time.trim(), "%H:%M").map_err(|_| {
             invalid(

@@ -10,6 +10,7 @@
 
 pub mod chart;
 pub mod figures;
+pub mod morning;
 pub mod report;
 pub mod view;
 
@@ -259,17 +260,20 @@ fn daily(conn: &mut Connection, env: &Env, today: NaiveDate, now: DateTime<Utc>)
     Ok(cfg.managers.len())
 }
 
-/// Whether `date` is the first day of its month with working time on the business calendar.
-pub fn is_first_working_day(cfg: &Config, date: NaiveDate) -> bool {
-    let cal = cfg.calendar();
+/// Whether `date` has working time on the business calendar (not a weekend, not a holiday).
+pub fn is_working_day(cfg: &Config, date: NaiveDate) -> bool {
     let tz = cfg.helpdesk.timezone;
-    let works = |d: NaiveDate| {
-        !cal.between(
-            local_midnight(tz, d),
-            local_midnight(tz, d + Duration::days(1)),
+    !cfg.calendar()
+        .between(
+            local_midnight(tz, date),
+            local_midnight(tz, date + Duration::days(1)),
         )
         .is_zero()
-    };
+}
+
+/// Whether `date` is the first day of its month with working time on the business calendar.
+pub fn is_first_working_day(cfg: &Config, date: NaiveDate) -> bool {
+    let works = |d: NaiveDate| is_working_day(cfg, d);
     let mut d = report::Month::of(date).first_day();
     while d < date {
         if works(d) {

@@ -352,6 +352,7 @@ max_backoff = "2s"
 [database]
 path = "{db}"
 {security}
+{morning}
 {extra}
 "#,
             lang = opts.language,
@@ -369,6 +370,13 @@ path = "{db}"
                 ""
             } else {
                 "[security]\nrequire_authenticated_commands = false"
+            },
+            // The morning queue would reach technicians whenever a test runs after 07:30
+            // Jakarta time; the tests about it turn it on.
+            morning = if opts.extra.contains("[morning]") {
+                ""
+            } else {
+                "[morning]\nenabled = false"
             },
             extra = opts.extra,
         );
