@@ -59,6 +59,9 @@ pub struct Config {
     /// Each technician's queue, mailed every working morning.
     #[serde(default)]
     pub morning: Morning,
+    /// Resolved tickets like a new one, listed in the technicians' notification.
+    #[serde(default)]
+    pub similar: Similar,
     /// Ticket priorities with their SLA targets, most urgent first (default P1, P2, P3).
     #[serde(default = "rules::default_priorities")]
     pub priorities: Vec<rules::Priority>,
@@ -272,6 +275,37 @@ impl Default for Morning {
     }
 }
 
+/// `[similar]`: up to `max` tickets resolved in the last year that share at least
+/// `min_overlap` (0 to 1) of a new request's words, in the technicians' notification.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Similar {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_similar_max")]
+    pub max: usize,
+    #[serde(default = "default_min_overlap")]
+    pub min_overlap: f64,
+}
+
+impl Default for Similar {
+    fn default() -> Self {
+        Similar {
+            enabled: true,
+            max: default_similar_max(),
+            min_overlap: default_min_overlap(),
+        }
+    }
+}
+
+fn default_similar_max() -> usize {
+    3
+}
+
+fn default_min_overlap() -> f64 {
+    0.5
+}
+
 fn yes() -> bool {
     true
 }
@@ -319,6 +353,18 @@ impl Config {
                     format!("`{}` is listed twice", m.email),
                 ));
             }
+        }
+        if !(self.similar.min_overlap > 0.0 && self.similar.min_overlap <= 1.0) {
+            return Err(invalid(
+                "similar.min_overlap",
+                format!(
+                    "{} is not a share of the words between 0 (exclusive) and 1",
+                    self.similar.min_overlap
+                ),
+            ));
+        }
+        if self.similar.max > 10 {
+            return Err(invalid("similar.max", "at most 10 tickets are listed"));
         }
         let m = &mut self.morning;
         m.local_time = chrono::NaiveTime::parse_from_str(m.time.trim(), "%H:%M").map_err(|_| {

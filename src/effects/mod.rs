@@ -125,7 +125,23 @@ pub fn notify_technicians(
         return Ok(());
     }
     let (text, attachments) = request_text(conn, ticket.id)?;
-    mails::About::new(conn, ctx, ticket).tech_new(to, why, reason, (&text, &attachments))?;
+    let similar = match why {
+        NewFor::New if ctx.cfg.similar.enabled => store::similar::similar(
+            conn,
+            (&ticket.subject, &text),
+            ctx.now - chrono::Duration::days(365),
+            ticket.id,
+            (ctx.cfg.similar.max, ctx.cfg.similar.min_overlap),
+        )?,
+        _ => vec![],
+    };
+    mails::About::new(conn, ctx, ticket).tech_new(
+        to,
+        why,
+        reason,
+        (&text, &attachments),
+        &similar,
+    )?;
     Ok(())
 }
 

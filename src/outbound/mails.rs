@@ -224,7 +224,19 @@ impl<'a> About<'a> {
         why: NewFor,
         reason: Option<&str>,
         (text, attachments): (&str, &[String]),
+        similar: &[crate::store::similar::Similar],
     ) -> Result<Option<i64>> {
+        let similar: Vec<Value> = similar
+            .iter()
+            .map(|s| {
+                json!({
+                    "tag": self.ctx.tag(s.ticket_id),
+                    "subject": s.subject,
+                    "note": s.note,
+                    "resolved_local": self.ctx.local_time(s.resolved_at),
+                })
+            })
+            .collect();
         let word = match why {
             NewFor::New => "new",
             NewFor::Assigned => "assigned",
@@ -237,6 +249,7 @@ impl<'a> About<'a> {
             "reason": reason,
             "text": text,
             "attachments": attachments,
+            "similar": similar,
         });
         self.technicians(MailKind::TechNew, data, to)
     }

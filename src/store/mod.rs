@@ -12,6 +12,7 @@ pub mod quarantine;
 pub mod queries;
 pub mod reports;
 pub mod search;
+pub mod similar;
 pub mod stats;
 pub mod tickets;
 
