@@ -22,3 +22,4 @@ CREATE INDEX tickets_owner ON tickets(owner, status);
 
 -- A requester's own tickets (#status).
 CREATE INDEX tickets_requester ON tickets(requester_email, created_at);
+
