@@ -151,6 +151,9 @@ mod tests {
 auto_close_after = "24h"
 [escalation]
 managers = ["boss@example.test"]
+# These tests count what the other jobs do; the morning queue has tests/morning.rs.
+[morning]
+enabled = false
 {}"#,
             crate::fixtures::technicians(&[
                 ("budi@example.test", "Budi", 1),
