@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{from_ms, to_ms};
-use crate::model::{SlaClock, Status, Ticket};
+use crate::model::{SlaClock, Ticket};
 
 /// One question, as kept for deduplication and the record.
 pub struct NewQuery<'a> {
@@ -77,42 +77,27 @@ pub enum Target {
     Resolution,
 }
 
-const LISTED: &str = "id, subject, requester_email, requester_name, status, priority, category, \
-     level, owner, language, parent_id, created_at, updated_at, first_response_at, resolved_at, \
-     closed_at, mailbox, response_due_at, resolution_due_at, sla_paused_at";
+/// A ticket's columns (`tickets::COLUMNS`, read by `tickets::from_row`) and its SLA clock's.
+fn listed_columns() -> String {
+    format!(
+        "{}, response_due_at, resolution_due_at, sla_paused_at",
+        super::tickets::COLUMNS
+    )
+}
+
+/// The index of the first SLA column in [`listed_columns`].
+const SLA_AT: usize = 17;
 
 fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
-    let status: String = r.get(4)?;
-    let status = status.parse::<Status>().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
-    })?;
     let ms = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
         Ok(r.get::<_, Option<i64>>(i)?.map(from_ms))
     };
     Ok(Listed {
-        ticket: Ticket {
-            id: r.get(0)?,
-            subject: r.get(1)?,
-            requester_email: r.get(2)?,
-            requester_name: r.get(3)?,
-            status,
-            priority: r.get(5)?,
-            category: r.get(6)?,
-            level: r.get(7)?,
-            owner: r.get(8)?,
-            language: r.get(9)?,
-            parent_id: r.get(10)?,
-            created_at: from_ms(r.get(11)?),
-            updated_at: from_ms(r.get(12)?),
-            first_response_at: ms(13)?,
-            resolved_at: ms(14)?,
-            closed_at: ms(15)?,
-            mailbox: r.get(16)?,
-        },
+        ticket: super::tickets::from_row(r)?,
         sla: SlaClock {
-            response_due: ms(17)?,
-            resolution_due: ms(18)?,
-            paused_at: ms(19)?,
+            response_due: ms(SLA_AT)?,
+            resolution_due: ms(SLA_AT + 1)?,
+            paused_at: ms(SLA_AT + 2)?,
         },
     })
 }
@@ -124,7 +109,8 @@ const ACTIVE: &str = "('new', 'open', 'in-progress', 'waiting', 'awaiting-approv
 /// The open tickets `owner` owns (any order; the caller sorts by deadline).
 pub fn owned_by(conn: &Connection, owner: &str) -> Result<Vec<Listed>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {LISTED} FROM tickets WHERE owner = ?1 AND status IN {ACTIVE}"
+        "SELECT {} FROM tickets WHERE owner = ?1 AND status IN {ACTIVE}",
+        listed_columns()
     ))?;
     let rows = stmt.query_map([owner], listed)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -134,7 +120,8 @@ pub fn owned_by(conn: &Connection, owner: &str) -> Result<Vec<Listed>> {
 /// open tickets of a helpdesk are few beside the closed ones; the status index finds them.
 pub fn active(conn: &Connection) -> Result<Vec<Listed>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {LISTED} FROM tickets WHERE status IN {ACTIVE}"
+        "SELECT {} FROM tickets WHERE status IN {ACTIVE}",
+        listed_columns()
     ))?;
     let rows = stmt.query_map([], listed)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -148,8 +135,9 @@ pub fn requested_by(
     limit: i64,
 ) -> Result<Vec<Listed>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {LISTED} FROM tickets WHERE requester_email = ?1 AND created_at >= ?2 \
-         ORDER BY created_at DESC, id DESC LIMIT ?3"
+        "SELECT {} FROM tickets WHERE requester_email = ?1 AND created_at >= ?2 \
+         ORDER BY created_at DESC, id DESC LIMIT ?3",
+        listed_columns()
     ))?;
     let rows = stmt.query_map(params![requester, to_ms(since), limit], listed)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -158,7 +146,10 @@ pub fn requested_by(
 /// One ticket with its clock.
 pub fn one(conn: &Connection, id: i64) -> Result<Option<Listed>> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {LISTED} FROM tickets WHERE id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {} FROM tickets WHERE id = ?1",
+            listed_columns()
+        ))?
         .query_row([id], listed)
         .optional()?)
 }
@@ -178,6 +169,7 @@ pub fn requester_language(conn: &Connection, requester: &str) -> Result<Option<S
 mod tests {
     use super::*;
     use crate::fixtures;
+    use crate::model::Status;
     use crate::store::tickets::{NewTicket, insert};
 
     #[test]

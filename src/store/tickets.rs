@@ -27,10 +27,10 @@ pub struct NewTicket<'a> {
     pub now: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, subject, requester_email, requester_name, status, priority, category, level, owner, \
+pub(crate) const COLUMNS: &str = "id, subject, requester_email, requester_name, status, priority, category, level, owner, \
      language, parent_id, created_at, updated_at, first_response_at, resolved_at, closed_at, mailbox";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
+pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
     Ok(Ticket {
         id: r.get(0)?,
         subject: r.get(1)?,
