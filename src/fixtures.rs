@@ -97,6 +97,7 @@ pub fn ticket(status: crate::model::Status) -> crate::model::Ticket {
         resolved_at: None,
         closed_at: None,
         mailbox: None,
+        merged_into: None,
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Ticket {
     pub closed_at: Option<DateTime<Utc>>,
     /// The helpdesk address it came in at, when that is a `[[mailboxes]]` one.
     pub mailbox: Option<String>,
+    /// The ticket it was merged into (`#merge`): its mail now goes there.
+    pub merged_into: Option<i64>,
 }
 
 /// Deadlines and pause state as stored on the ticket.
@@ -64,11 +66,13 @@ pub enum Status {
     Resolved,
     Closed,
     Rejected,
+    /// Folded into another ticket by `#merge`; final, and its mail goes to that ticket.
+    Merged,
 }
 
 impl Status {
     /// Every status, in the order a ticket goes through them (listings, metrics).
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::New,
         Status::Open,
         Status::InProgress,
@@ -77,6 +81,7 @@ impl Status {
         Status::Resolved,
         Status::Closed,
         Status::Rejected,
+        Status::Merged,
     ];
 
     /// What a technician may set with `#status`.
@@ -98,17 +103,21 @@ impl Status {
             Status::Resolved => "resolved",
             Status::Closed => "closed",
             Status::Rejected => "rejected",
+            Status::Merged => "merged",
         }
     }
 
     /// After these a ticket takes no more changes; a reply opens a new ticket.
     pub fn is_final(self) -> bool {
-        matches!(self, Status::Closed | Status::Rejected)
+        matches!(self, Status::Closed | Status::Rejected | Status::Merged)
     }
 
     /// Resolved or beyond: the SLA no longer runs and the ticket counts as handled.
     pub fn is_done(self) -> bool {
-        matches!(self, Status::Resolved | Status::Closed | Status::Rejected)
+        matches!(
+            self,
+            Status::Resolved | Status::Closed | Status::Rejected | Status::Merged
+        )
     }
 
     /// Whether `#status` may set it.
@@ -131,6 +140,7 @@ impl Status {
             Status::Resolved => ("Selesai", "Resolved"),
             Status::Closed => ("Ditutup", "Closed"),
             Status::Rejected => ("Ditolak", "Rejected"),
+            Status::Merged => ("Digabungkan", "Merged"),
         };
         if lang == "id" { id } else { en }
     }
@@ -206,6 +216,11 @@ pub enum EventKind {
     Category,
     Note,
     Cc,
+    Merged,
+    Linked,
+    Time,
+    // Satisfaction.
+    Rated,
     // Mail on the ticket (the message kinds, `MessageKind`).
     Request,
     Reply,
@@ -256,6 +271,10 @@ impl EventKind {
             Category => "category",
             Note => "note",
             Cc => "cc",
+            Merged => "merged",
+            Linked => "linked",
+            Time => "time",
+            Rated => "rated",
             Request => "request",
             Reply => "reply",
             Auto => "auto",
@@ -341,6 +360,9 @@ pub enum MessageKind {
     Bounce,
     /// A copy of the helpdesk's own mail that came back in.
     Own,
+    /// The requester's rating of a resolved or closed ticket (`[satisfaction]`): kept, not
+    /// relayed, not a reopening.
+    Rating,
 }
 
 impl MessageKind {
@@ -352,6 +374,7 @@ impl MessageKind {
             MessageKind::Auto => "auto",
             MessageKind::Bounce => "bounce",
             MessageKind::Own => "own",
+            MessageKind::Rating => "rating",
         }
     }
 
@@ -363,6 +386,7 @@ impl MessageKind {
             MessageKind::Auto => EventKind::Auto,
             MessageKind::Bounce => EventKind::Bounce,
             MessageKind::Own => EventKind::Own,
+            MessageKind::Rating => EventKind::Rated,
         }
     }
 }
@@ -389,7 +413,10 @@ mod tests {
     #[test]
     fn only_closed_and_rejected_are_final() {
         let finals: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_final()).collect();
-        assert_eq!(finals, vec![Status::Closed, Status::Rejected]);
+        assert_eq!(
+            finals,
+            vec![Status::Closed, Status::Rejected, Status::Merged]
+        );
         assert!(Status::Resolved.is_done() && !Status::Resolved.is_final());
     }
 }

@@ -98,6 +98,7 @@ pub fn status_label(lang: &str, status: &str) -> String {
         Status::Resolved => ("Selesai", "Resolved"),
         Status::Closed => ("Ditutup", "Closed"),
         Status::Rejected => ("Ditolak", "Rejected"),
+        Status::Merged => ("Digabungkan", "Merged"),
     };
     if is_id(lang) { id } else { en }.to_string()
 }

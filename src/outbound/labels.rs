@@ -133,6 +133,8 @@ pub fn next_step(
         (Closed, _, false) => "closed".into(),
         (Rejected, _, true) => "ditolak".into(),
         (Rejected, _, false) => "rejected".into(),
+        (Merged, _, true) => "digabungkan ke tiket lain; lihat email pemberitahuannya".into(),
+        (Merged, _, false) => "merged into another ticket; see its notice".into(),
     }
 }
 

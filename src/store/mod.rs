@@ -12,6 +12,7 @@ pub mod quarantine;
 pub mod queries;
 pub mod reports;
 pub mod search;
+pub mod service;
 pub mod similar;
 pub mod stats;
 pub mod tickets;
@@ -60,6 +61,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0009_queries",
         include_str!("../../migrations/0009_queries.sql"),
+    ),
+    (
+        "0010_service",
+        include_str!("../../migrations/0010_service.sql"),
     ),
 ];
 

@@ -39,10 +39,10 @@ fn opt_time(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
 /// Only open tickets are ever listed by subject, so finished ones come without it (empty).
 pub fn digest_tickets(conn: &Connection, since: DateTime<Utc>) -> Result<Vec<DigestTicket>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, CASE WHEN status IN ('resolved', 'closed', 'rejected') THEN '' ELSE subject END, status, priority, category, level, owner, created_at, \
+        "SELECT id, CASE WHEN status IN ('resolved', 'closed', 'rejected', 'merged') THEN '' ELSE subject END, status, priority, category, level, owner, created_at, \
          first_response_at, resolved_at, closed_at, response_due_at, resolution_due_at, \
          sla_paused_at FROM tickets \
-         WHERE status NOT IN ('resolved', 'closed', 'rejected') \
+         WHERE status NOT IN ('resolved', 'closed', 'rejected', 'merged') \
          OR created_at >= ?1 OR first_response_at >= ?1 OR resolved_at >= ?1 OR closed_at >= ?1 \
          OR response_due_at >= ?1 OR resolution_due_at >= ?1",
     )?;

@@ -28,7 +28,7 @@ pub struct NewTicket<'a> {
 }
 
 pub(crate) const COLUMNS: &str = "id, subject, requester_email, requester_name, status, priority, category, level, owner, \
-     language, parent_id, created_at, updated_at, first_response_at, resolved_at, closed_at, mailbox";
+     language, parent_id, created_at, updated_at, first_response_at, resolved_at, closed_at, mailbox, merged_into";
 
 pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
     Ok(Ticket {
@@ -49,6 +49,7 @@ pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
         resolved_at: r.get::<_, Option<i64>>(14)?.map(from_ms),
         closed_at: r.get::<_, Option<i64>>(15)?.map(from_ms),
         mailbox: r.get(16)?,
+        merged_into: r.get(17)?,
     })
 }
 
@@ -181,8 +182,8 @@ pub fn touch(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
 pub fn update(conn: &Connection, t: &Ticket, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached(
         "UPDATE tickets SET status = ?2, priority = ?3, category = ?4, level = ?5, owner = ?6, \
-         language = ?7, first_response_at = ?8, resolved_at = ?9, closed_at = ?10, updated_at = ?11 \
-         WHERE id = ?1",
+         language = ?7, first_response_at = ?8, resolved_at = ?9, closed_at = ?10, updated_at = ?11, \
+         merged_into = ?12 WHERE id = ?1",
     )?
     .execute(params![
         t.id,
@@ -195,7 +196,8 @@ pub fn update(conn: &Connection, t: &Ticket, now: DateTime<Utc>) -> Result<()> {
         t.first_response_at.map(to_ms),
         t.resolved_at.map(to_ms),
         t.closed_at.map(to_ms),
-        to_ms(now)
+        to_ms(now),
+        t.merged_into
     ])?;
     Ok(())
 }
@@ -314,7 +316,7 @@ pub fn set_sla_clock(conn: &Connection, id: i64, c: &SlaClock) -> Result<()> {
 pub fn sla_running(conn: &Connection, horizon: DateTime<Utc>) -> Result<Vec<(Ticket, SlaClock)>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, response_due_at, resolution_due_at, sla_paused_at FROM tickets \
-         WHERE status NOT IN ('resolved', 'closed', 'rejected') AND sla_paused_at IS NULL \
+         WHERE status NOT IN ('resolved', 'closed', 'rejected', 'merged') AND sla_paused_at IS NULL \
          AND ((first_response_at IS NULL AND response_due_at <= ?1) OR resolution_due_at <= ?1) \
          ORDER BY id"
     ))?;
