@@ -22,7 +22,7 @@ use crate::decide::intake::Intake;
 use crate::decide::{self, Action, Facts};
 use crate::effects;
 use crate::inbound::{Inbound, parse};
-use crate::model::MessageKind;
+use crate::model::{MessageKind, Status};
 use crate::store::{self, mailbox};
 use crate::thread::{self, Placement};
 
@@ -361,6 +361,13 @@ fn process_in(conn: &Connection, env: &Env, raw: &[u8], source: &Source) -> Resu
             effects::queries::answer(tx, &ctx, &msg, &asked)?;
             Outcome::Answered
         }
+        Action::Rate { ticket, rating } => {
+            effects::satisfaction::rate(tx, &ctx, ticket, &msg, raw, &rating)?;
+            Outcome::Appended {
+                ticket,
+                kind: MessageKind::Rating,
+            }
+        }
     };
     // 8. progress: the mailbox moves past this message in the same transaction.
     record_progress(tx, source)?;
@@ -446,7 +453,38 @@ fn facts(
             }
             false => 0,
         },
+        may_rate: may_rate(conn, cfg, placement, sender, now)?,
     })
+}
+
+/// Whether `sender` may rate the ticket `placement` found: `[satisfaction]` on, the ticket
+/// closed (or resolved, with `on_resolved`) no longer ago than the window, and the sender its
+/// requester or someone copied on it. An approver or an outsider writes ordinary mail.
+fn may_rate(
+    conn: &Connection,
+    cfg: &Config,
+    placement: &Placement,
+    sender: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool> {
+    let s = &cfg.satisfaction;
+    let Placement::Existing { ticket, .. } = placement else {
+        return Ok(false);
+    };
+    let since = match ticket.status {
+        Status::Closed => ticket.closed_at.or(ticket.resolved_at),
+        Status::Resolved if s.on_resolved => ticket.resolved_at,
+        _ => None,
+    };
+    let window = chrono::Duration::from_std(s.window).unwrap_or(chrono::Duration::MAX);
+    let in_window = since.is_some_and(|at| now.signed_duration_since(at) <= window);
+    if !s.enabled || !in_window {
+        return Ok(false);
+    }
+    Ok(ticket.requester_email == sender
+        || store::tickets::participants(conn, ticket.id)?
+            .iter()
+            .any(|p| p.email == sender && p.role == crate::model::Role::Cc))
 }
 
 /// The ticket whose acknowledgement went to `sender` within `helpdesk.loop_quick_reply` and

@@ -2,7 +2,8 @@
 //! (and the message's own Message-ID) against every message Loket stored or sent; otherwise a
 //! new ticket. A tag or reference only counts when the sender belongs to the ticket: an outsider
 //! who copies a tag into a subject
-//! cannot add text to someone else's ticket.
+//! cannot add text to someone else's ticket. Mail to a ticket merged into another goes to that
+//! other ticket.
 
 use anyhow::Result;
 use rusqlite::Connection;
@@ -30,6 +31,17 @@ pub fn may_write(
         || store::approvals::is_approver(conn, ticket.id, email)?)
 }
 
+/// The ticket mail to `ticket` goes to: the one it was merged into (`#merge`), else itself.
+fn merged_onto(conn: &Connection, ticket: Option<Ticket>) -> Result<Option<Ticket>> {
+    match ticket {
+        Some(t) if t.merged_into.is_some() => {
+            let target = store::service::merge_target(conn, t.id)?;
+            Ok(store::tickets::get(conn, target)?.or(Some(t)))
+        }
+        other => Ok(other),
+    }
+}
+
 /// How many tickets one reused Message-ID is looked up on: a hostile sender may reuse one ID a
 /// thousand times, and threading must stay one indexed lookup per reference.
 const MAX_TICKETS_PER_ID: usize = 8;
@@ -43,7 +55,7 @@ pub fn locate(conn: &Connection, cfg: &Config, msg: &Inbound) -> Result<Placemen
 
     let mut note = None;
     if let Some(n) = tag_in_subject(&msg.subject, prefix) {
-        match store::tickets::get(conn, n)? {
+        match merged_onto(conn, store::tickets::get(conn, n)?)? {
             Some(ticket) if may_write(conn, &ticket, sender, technician)? => {
                 return Ok(Placement::Existing {
                     ticket,
@@ -71,7 +83,7 @@ pub fn locate(conn: &Connection, cfg: &Config, msg: &Inbound) -> Result<Placemen
         let mut refused = None;
         for id in refs.iter().rev() {
             for t in store::messages::tickets_for_message_id(conn, id, MAX_TICKETS_PER_ID)? {
-                let Some(ticket) = store::tickets::get(conn, t)? else {
+                let Some(ticket) = merged_onto(conn, store::tickets::get(conn, t)?)? else {
                     continue;
                 };
                 if may_write(conn, &ticket, sender, technician)? {

@@ -107,8 +107,54 @@ pub fn render_show(
     write_sla(w, conn, cfg, &t, now)?;
     write_approvals(w, conn, cfg, id)?;
     write_participants(w, conn, id)?;
+    write_service(w, conn, cfg, id)?;
     write_timeline(w, conn, cfg, id, full)?;
     Ok(out)
+}
+
+/// Linked tickets, working time per technician, and the requester's rating, when there are.
+fn write_service(w: &mut String, conn: &Connection, cfg: &Config, id: i64) -> Result<()> {
+    let prefix = &cfg.helpdesk.tag_prefix;
+    let links = store::service::links(conn, id)?;
+    if !links.is_empty() {
+        let tags: Vec<String> = links.iter().map(|l| format!("{prefix}-{l}")).collect();
+        let _ = writeln!(w, "Linked: {}", tags.join(", "));
+    }
+    let time = store::service::time_on(conn, id)?;
+    if !time.is_empty() {
+        let total: u64 = time.iter().map(|(_, s)| s).sum();
+        let _ = writeln!(w, "Time spent: {}", minutes(total));
+        for (tech, secs) in &time {
+            let name = cfg
+                .technician(tech)
+                .map_or(tech.as_str(), |t| t.name.as_str());
+            let _ = writeln!(w, "  {:<24} {}", name, minutes(*secs));
+        }
+    }
+    if let Some(r) = store::service::rating(conn, id)? {
+        let _ = writeln!(
+            w,
+            "Rating: {}/5 by {} at {}{}",
+            r.score,
+            r.rater,
+            local(cfg, r.rated_at),
+            r.comment
+                .map(|c| format!(": {}", c.split_whitespace().collect::<Vec<_>>().join(" ")))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Seconds as hours and minutes, "1h 30m", "45m" (a `#time` of seconds shows as "0m" only when
+/// under a minute in all).
+fn minutes(secs: u64) -> String {
+    let m = secs / 60;
+    match (m / 60, m % 60) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h {m}m"),
+    }
 }
 
 /// The ticket's fields, names with their labels.
@@ -168,6 +214,9 @@ fn write_fields(w: &mut String, cfg: &Config, t: &store::Ticket) {
     }
     if let Some(p) = t.parent_id {
         let _ = writeln!(w, "  follows:    {prefix}-{p}");
+    }
+    if let Some(m) = t.merged_into {
+        let _ = writeln!(w, "  merged into: {prefix}-{m}");
     }
 }
 

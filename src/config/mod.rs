@@ -62,6 +62,9 @@ pub struct Config {
     /// Resolved tickets like a new one, listed in the technicians' notification.
     #[serde(default)]
     pub similar: Similar,
+    /// Asking requesters to rate the handling, by reply, when a ticket closes.
+    #[serde(default)]
+    pub satisfaction: Satisfaction,
     /// Ticket priorities with their SLA targets, most urgent first (default P1, P2, P3).
     #[serde(default = "rules::default_priorities")]
     pub priorities: Vec<rules::Priority>,
@@ -298,6 +301,47 @@ impl Default for Similar {
     }
 }
 
+/// `[satisfaction]`: the closing mail (and, with `on_resolved`, the resolved mail) asks the
+/// requester for a rating 1-5 by reply. A reply from the requester or a copied person within
+/// `window` of the ticket's closure whose first line is a rating is stored as one, not as a
+/// reopening; a rating at or below `low` is mailed to the owner and the managers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Satisfaction {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Ask in the resolved mail too. A rating then answers a resolved ticket without reopening
+    /// it, so a "1 masih rusak" stays resolved (the owner hears of it); off by default.
+    #[serde(default)]
+    pub on_resolved: bool,
+    /// How long after resolution or closure a rating is still taken; later, a reply to a closed
+    /// ticket is a new request as always.
+    #[serde(default = "default_rating_window", deserialize_with = "de_duration")]
+    pub window: Duration,
+    /// Ratings at or below this (1-4) notify the ticket's owner and the managers.
+    #[serde(default = "default_low_rating")]
+    pub low: u8,
+}
+
+impl Default for Satisfaction {
+    fn default() -> Self {
+        Satisfaction {
+            enabled: true,
+            on_resolved: false,
+            window: default_rating_window(),
+            low: default_low_rating(),
+        }
+    }
+}
+
+fn default_rating_window() -> Duration {
+    Duration::from_secs(14 * 24 * 3600)
+}
+
+fn default_low_rating() -> u8 {
+    2
+}
+
 fn default_similar_max() -> usize {
     3
 }
@@ -365,6 +409,21 @@ impl Config {
         }
         if self.similar.max > 10 {
             return Err(invalid("similar.max", "at most 10 tickets are listed"));
+        }
+        if !(1..=4).contains(&self.satisfaction.low) {
+            return Err(invalid(
+                "satisfaction.low",
+                format!(
+                    "{} is not a rating from 1 to 4 (ratings are 1-5; 5 is never low)",
+                    self.satisfaction.low
+                ),
+            ));
+        }
+        if self.satisfaction.window.is_zero() {
+            return Err(invalid(
+                "satisfaction.window",
+                "must be longer than zero (use enabled = false to take no ratings)",
+            ));
         }
         let m = &mut self.morning;
         m.local_time = chrono::NaiveTime::parse_from_str(m.time.trim(), "%H:%M").map_err(|_| {

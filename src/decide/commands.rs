@@ -24,6 +24,12 @@ pub enum Command {
     Reject(String),
     Cc(String),
     Close,
+    /// `#merge HD-12`: fold this ticket into ticket 12.
+    Merge(i64),
+    /// `#link HD-12`: record that this ticket and ticket 12 are related.
+    Link(i64),
+    /// `#time 30m`: working time spent on the ticket.
+    Time(std::time::Duration),
 }
 
 impl fmt::Display for Command {
@@ -43,6 +49,9 @@ impl fmt::Display for Command {
             Command::Reject(_) => write!(f, "#reject"),
             Command::Cc(a) => write!(f, "#cc {a}"),
             Command::Close => write!(f, "#close"),
+            Command::Merge(n) => write!(f, "#merge {n}"),
+            Command::Link(n) => write!(f, "#link {n}"),
+            Command::Time(d) => write!(f, "#time {}", humantime::format_duration(*d)),
         }
     }
 }
@@ -152,11 +161,80 @@ fn one(word: &str, args: &str) -> Result<Command, String> {
             Ok(Command::Cc(a))
         }
         "close" | "tutup" => Ok(Command::Close),
+        "merge" | "gabung" | "gabungkan" => {
+            ticket_ref(&need(args, "the ticket to merge into, like HD-12")?).map(Command::Merge)
+        }
+        "link" | "tautkan" | "kaitkan" => {
+            ticket_ref(&need(args, "the related ticket, like HD-12")?).map(Command::Link)
+        }
+        "time" | "waktu" => {
+            duration(&need(args, "the time spent, like 30m or 1h 30m")?).map(Command::Time)
+        }
         other => Err(format!(
             "unknown command `#{other}` (known: #assign, #status, #resolve, #priority, #category, \
-             #note, #escalate, #reject, #cc, #close)"
+             #note, #escalate, #reject, #cc, #close, #merge, #link, #time)"
         )),
     }
+}
+
+/// The most one `#time` adds: more is a typo (`#time 30h` for 30 minutes) far more often than a
+/// day's work on one ticket reported at once.
+pub const MAX_TIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// A ticket as technicians write it: `HD-12`, `[HD-12]`, `#12` or `12`. Whether the number names
+/// a ticket is for `lifecycle` to say.
+fn ticket_ref(arg: &str) -> Result<i64, String> {
+    let bad = || format!("`{arg}` is not a ticket number like HD-12");
+    let word = arg.split_whitespace().next().unwrap_or("");
+    let word = word
+        .trim_start_matches('[')
+        .trim_end_matches([']', ',', '.']);
+    let digits = match word.rsplit_once('-') {
+        Some((prefix, n))
+            if !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            n
+        }
+        Some(_) => return Err(bad()),
+        None => word.trim_start_matches('#'),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    digits.parse().map_err(|_| bad())
+}
+
+/// `30m`, `1h 30m`, `1h30m`, `90 min`, `1 jam 15 menit`: humantime's units, with the
+/// Indonesian words for hours and minutes. More than zero and at most [`MAX_TIME`].
+fn duration(arg: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{arg}` is not a duration like 30m, 1h 30m or 1 jam 15 menit");
+    // Join each number with its unit ("1 jam" -> "1h") so humantime reads it.
+    let mut text = String::new();
+    for word in arg.to_lowercase().split_whitespace() {
+        let unit = match word {
+            "jam" => "h",
+            "menit" | "mnt" => "m",
+            "detik" => "s",
+            w => w,
+        };
+        let glue = unit.starts_with(|c: char| c.is_ascii_alphabetic())
+            && text.ends_with(|c: char| c.is_ascii_digit());
+        if !text.is_empty() && !glue {
+            text.push(' ');
+        }
+        text.push_str(unit);
+    }
+    let d = humantime::parse_duration(&text).map_err(|_| bad())?;
+    if d.is_zero() {
+        return Err(format!("`{arg}`: the time spent must be more than zero"));
+    }
+    if d > MAX_TIME {
+        return Err(format!(
+            "`{arg}` is more than {} in one #time; add it in parts if it is right",
+            humantime::format_duration(MAX_TIME)
+        ));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -212,6 +290,33 @@ mod tests {
                 reason: Some("vendor needed".into())
             }]
         );
+    }
+
+    #[test]
+    fn merge_link_and_time_take_their_argument() {
+        let p = parse("#merge HD-12\n#link [HD-3]\n#time 1h 30m\n#waktu 1 jam 15 menit\n#gabung 9");
+        assert_eq!(
+            p.commands,
+            vec![
+                Command::Merge(12),
+                Command::Link(3),
+                Command::Time(std::time::Duration::from_secs(5400)),
+                Command::Time(std::time::Duration::from_secs(4500)),
+                Command::Merge(9),
+            ],
+            "{:?}",
+            p.invalid
+        );
+        let p = parse("#time\n#time abc\n#time 0m\n#time 30h\n#merge HD-x\n#merge\n#link -4");
+        assert!(p.commands.is_empty());
+        let problems: Vec<_> = p.invalid.iter().map(|i| i.problem.as_str()).collect();
+        assert!(problems[0].contains("needs the time spent"), "{problems:?}");
+        assert!(problems[1].contains("not a duration"));
+        assert!(problems[2].contains("more than zero"));
+        assert!(problems[3].contains("more than 1day"));
+        assert!(problems[4].contains("not a ticket number"));
+        assert!(problems[5].contains("needs the ticket"));
+        assert!(problems[6].contains("not a ticket number"));
     }
 
     #[test]

@@ -39,6 +39,20 @@ pub enum Change {
     Note(String),
     /// Someone the requester's answers should also reach.
     Cc(String),
+    /// Folded into ticket `into` (`#merge`): the ticket is now `merged` and final.
+    Merge {
+        from: Status,
+        into: i64,
+    },
+    /// Related to ticket `with` (`#link`), shown on both.
+    Link {
+        with: i64,
+    },
+    /// Working time `by` spent on it (`#time`).
+    Time {
+        by: String,
+        spent: std::time::Duration,
+    },
 }
 
 impl Change {
@@ -71,6 +85,14 @@ impl Change {
             }
             Change::Note(text) => (EventKind::Note, text.clone()),
             Change::Cc(a) => (EventKind::Cc, a.clone()),
+            Change::Merge { from, into } => {
+                (EventKind::Merged, format!("{from} -> merged into {into}"))
+            }
+            Change::Link { with } => (EventKind::Linked, format!("with {with}")),
+            Change::Time { by, spent } => (
+                EventKind::Time,
+                format!("{} by {by}", humantime::format_duration(*spent)),
+            ),
         }
     }
 }
@@ -82,6 +104,9 @@ pub struct Known<'a> {
     pub priorities: Vec<String>,
     /// Category names; empty means any category is accepted.
     pub categories: Vec<String>,
+    /// The tickets `#merge` and `#link` name, as stored (looked up by the caller); a number
+    /// missing here names no ticket.
+    pub tickets: Vec<Ticket>,
 }
 
 impl Known<'_> {
@@ -141,8 +166,13 @@ pub fn apply(
     let mut t = ticket.clone();
     let mut changes = Vec::new();
     let mut errors = Vec::new();
+    let tag = |n: i64| format!("{}-{n}", known.cfg.helpdesk.tag_prefix);
+    let named = |n: i64| known.tickets.iter().find(|k| k.id == n);
     for c in commands {
-        if t.status.is_final() && !matches!(c, Command::Note(_)) {
+        // Notes, links and time are about work on the ticket, not changes of it: a closed
+        // ticket takes them too.
+        let bookkeeping = matches!(c, Command::Note(_) | Command::Link(_) | Command::Time(_));
+        if t.status.is_final() && !bookkeeping {
             errors.push(format!(
                 "{c}: the ticket is {}; a new reply from the requester opens a new ticket",
                 t.status
@@ -237,6 +267,57 @@ pub fn apply(
             }
             Command::Cc(a) => changes.push(Change::Cc(a.clone())),
             Command::Close => changes.push(set_status(&mut t, Status::Closed, None, now)),
+            Command::Merge(n) => match named(*n) {
+                _ if *n == t.id => errors.push(format!(
+                    "#merge {}: a ticket cannot be merged into itself",
+                    tag(*n)
+                )),
+                None => errors.push(format!("#merge {}: there is no such ticket", tag(*n))),
+                Some(target) if target.merged_into == Some(t.id) => errors.push(format!(
+                    "#merge {}: {} was merged into this ticket; merging back would make a loop",
+                    tag(*n),
+                    tag(*n)
+                )),
+                Some(target) if target.status == Status::Merged => errors.push(format!(
+                    "#merge {}: {} was itself merged into {}; merge into that one",
+                    tag(*n),
+                    tag(*n),
+                    target.merged_into.map_or_else(|| "another ticket".into(), tag)
+                )),
+                Some(target) if target.status.is_final() => errors.push(format!(
+                    "#merge {}: {} is {}; merge into a ticket that is still open",
+                    tag(*n),
+                    tag(*n),
+                    target.status
+                )),
+                Some(target) => {
+                    let from = std::mem::replace(&mut t.status, Status::Merged);
+                    t.closed_at = Some(now);
+                    t.merged_into = Some(target.id);
+                    changes.push(Change::Merge {
+                        from,
+                        into: target.id,
+                    });
+                }
+            },
+            Command::Link(n) => match named(*n) {
+                _ if *n == t.id => errors.push(format!(
+                    "#link {}: a ticket cannot be linked to itself",
+                    tag(*n)
+                )),
+                None => errors.push(format!("#link {}: there is no such ticket", tag(*n))),
+                Some(other) if other.status == Status::Merged => errors.push(format!(
+                    "#link {}: {} was merged into {}; link to that one",
+                    tag(*n),
+                    tag(*n),
+                    other.merged_into.map_or_else(|| "another ticket".into(), tag)
+                )),
+                Some(other) => changes.push(Change::Link { with: other.id }),
+            },
+            Command::Time(spent) => changes.push(Change::Time {
+                by: author.email.clone(),
+                spent: *spent,
+            }),
         }
     }
     if errors.is_empty() {
@@ -342,6 +423,7 @@ level = 2
             cfg,
             priorities: vec!["P1".into(), "P2".into(), "P3".into()],
             categories: vec![],
+            tickets: vec![],
         }
     }
 

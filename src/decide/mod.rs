@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod queries;
 pub mod quote;
 pub mod rules;
+pub mod satisfaction;
 pub mod sla;
 pub mod tags;
 pub mod words;
@@ -46,6 +47,10 @@ pub struct Facts {
     /// Answers to questions (`#status`) sent to this sender within the rate window; counted
     /// against `ack_limit` too, only for a mail that [`queries::might_ask`].
     pub recent_answers: u32,
+    /// The message is on a ticket that takes a rating from this sender now (`[satisfaction]`:
+    /// enabled, the ticket closed or, with `on_resolved`, resolved within the window, and the
+    /// sender its requester or a copied person).
+    pub may_rate: bool,
 }
 
 /// How a message found its ticket.
@@ -77,6 +82,12 @@ pub enum Action {
     Ignore { reason: String },
     /// A question asked by mail: answer it, open no ticket (`effects::queries`).
     Answer(queries::Asked),
+    /// The requester's rating of a resolved or closed ticket: stored with the message, neither
+    /// relayed nor a reopening (`effects::satisfaction`).
+    Rate {
+        ticket: i64,
+        rating: satisfaction::Rating,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +199,17 @@ pub fn inbound(msg: &Inbound, placement: &Placement, facts: &Facts) -> Decision 
     match placement {
         Placement::Existing { ticket, by } => {
             let kind = append_kind(msg, facts, ticket, *by);
+            // A machine never rates; a person's "5 terima kasih" after closure is no new request.
+            if kind == MessageKind::Reply
+                && facts.may_rate
+                && !facts.technician
+                && let Some(rating) = satisfaction::read(&quote::new_text(&msg.text))
+            {
+                return no_mail(Action::Rate {
+                    ticket: ticket.id,
+                    rating,
+                });
+            }
             if kind == MessageKind::Reply && ticket.status.is_final() && !facts.technician {
                 // A closed ticket stays closed: the requester's new words are a new request,
                 // linked to the old one through the placement.

@@ -90,7 +90,7 @@ pub fn store_message(
     msg: &Inbound,
     raw: &[u8],
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<()> {
+) -> Result<i64> {
     let verdicts: Vec<Option<String>> = msg
         .attachments
         .iter()
@@ -133,7 +133,7 @@ pub fn store_message(
             dropped.as_deref(),
         )?;
     }
-    Ok(())
+    Ok(id)
 }
 
 /// People the sender copied (To and Cc, less the helpdesk and technicians) may follow and write

@@ -7,8 +7,9 @@ pub mod messages;
 pub mod open;
 pub mod queries;
 pub mod replies;
+pub mod satisfaction;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::config::{Config, Technician};
@@ -37,6 +38,7 @@ pub fn known(cfg: &Config) -> Known<'_> {
         cfg,
         priorities: cfg.priorities.iter().map(|p| p.name.clone()).collect(),
         categories: cfg.categories.iter().map(|c| c.name.clone()).collect(),
+        tickets: vec![],
     }
 }
 
@@ -233,8 +235,60 @@ pub fn commit(
                 start_sla(conn, cfg, t, t.created_at)?;
             }
             Change::Category { .. } => {}
+            Change::Merge { into, .. } => merge(conn, ctx, t, *into, author)?,
+            Change::Link { with } => {
+                if store::service::link(conn, t.id, *with, actor, ctx.now)? {
+                    let detail = format!("with {}", t.id);
+                    store::events::add(
+                        conn,
+                        Some(*with),
+                        ctx.now,
+                        actor,
+                        EventKind::Linked,
+                        &detail,
+                    )?;
+                }
+            }
+            Change::Time { by, spent } => {
+                store::service::add_time(conn, t.id, by, spent.as_secs(), ctx.now)?;
+            }
         }
     }
+    Ok(())
+}
+
+/// Folds `source` (already written as merged) into ticket `into`: its messages and people move
+/// there, the target records it, each requester is told in one mail (one in all when both
+/// tickets are the same person's), and the target's technicians hear of the joined request.
+fn merge(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    source: &Ticket,
+    into: i64,
+    author: Option<&Technician>,
+) -> Result<()> {
+    let target = store::tickets::get(conn, into)?
+        .with_context(|| format!("ticket {into}, the target of a merge"))?;
+    let moved = store::service::move_into(conn, source.id, into)?;
+    let actor = author.map_or("loket", |a| a.email.as_str());
+    let detail = format!("{} merged into this ticket ({moved} messages)", source.id);
+    store::events::add(conn, Some(into), ctx.now, actor, EventKind::Merged, &detail)?;
+    store::tickets::touch(conn, into, ctx.now)?;
+    let same_person = source.requester_email == target.requester_email;
+    mails::About::new(conn, ctx, &target).merged(source, &target, same_person)?;
+    if !same_person {
+        mails::About::new(conn, ctx, source).merged(source, &target, false)?;
+    }
+    let mut to = responsible(ctx.cfg, &target);
+    to.retain(|tech| author.is_none_or(|a| a.email != tech.email));
+    let note = format!(
+        "{} ({}, {}) merged into this ticket{}",
+        ctx.tag(source.id),
+        source.subject,
+        source.requester_email,
+        author.map_or(String::new(), |a| format!(" by {}", a.name)),
+    );
+    mails::About::new(conn, ctx, &target).tech_note(&to, &note, author)?;
     Ok(())
 }
 

@@ -64,7 +64,14 @@ fn technician_reply(
     tech: &Technician,
 ) -> Result<()> {
     let parsed = commands::parse(&msg.text);
-    let known = super::known(ctx.cfg);
+    let mut known = super::known(ctx.cfg);
+    for c in &parsed.commands {
+        if let commands::Command::Merge(n) | commands::Command::Link(n) = c
+            && let Some(t) = store::tickets::get(conn, *n)?
+        {
+            known.tickets.push(t);
+        }
+    }
     let mut errors: Vec<String> = parsed
         .invalid
         .iter()
@@ -247,4 +254,255 @@ fn approval_reply(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! `#merge`, `#link` and `#time` through the pipeline.
+    use crate::fixtures;
+    use crate::pipeline::Outcome;
+    use rusqlite::Connection;
+
+    fn env() -> crate::env::Env {
+        let staff = "[[technicians]]\nemail = \"budi@example.test\"\nname = \"Budi\"\n";
+        let cfg = fixtures::config("helpdesk@example.test", staff).expect("config");
+        fixtures::env(cfg, fixtures::clock_at("2026-11-23T02:00:00Z"))
+    }
+
+    fn one<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> T {
+        conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    fn newest(conn: &Connection, kind: &str) -> (String, String) {
+        let (rcpt, raw): (String, Vec<u8>) = conn
+            .query_row(
+                "SELECT rcpt, raw FROM outbox WHERE kind = ?1 ORDER BY id DESC LIMIT 1",
+                [kind],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap_or_else(|e| panic!("no {kind}: {e}"));
+        let msg = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("mail");
+        (rcpt, msg.body_text(0).unwrap_or_default().into_owned())
+    }
+
+    /// HD-1 from Rina, HD-2 from Joko about the same printer, HD-3 from Rina, closed.
+    fn three(env: &crate::env::Env) -> Connection {
+        let mut conn = crate::store::open_in_memory().unwrap();
+        let d = |conn: &mut Connection, from, id, subject, body| {
+            fixtures::deliver(conn, env, (from, id), subject, body)
+        };
+        d(
+            &mut conn,
+            "rina@example.test",
+            "r1@x",
+            "Printer lt 3 macet",
+            "Kertas nyangkut.",
+        );
+        d(
+            &mut conn,
+            "joko@example.test",
+            "j1@x",
+            "Printer lantai 3",
+            "Tidak bisa print.",
+        );
+        d(
+            &mut conn,
+            "rina@example.test",
+            "r2@x",
+            "Mouse rusak",
+            "Klik kiri mati.",
+        );
+        d(
+            &mut conn,
+            "budi@example.test",
+            "b0@x",
+            "[HD-3] Mouse rusak",
+            "#close",
+        );
+        conn
+    }
+
+    #[test]
+    fn a_merge_moves_the_mail_tells_both_requesters_and_later_mail_follows() {
+        let env = env();
+        let mut conn = three(&env);
+        let out = fixtures::deliver(
+            &mut conn,
+            &env,
+            ("budi@example.test", "b1@x"),
+            "[HD-2] Printer lantai 3",
+            "#merge HD-1",
+        );
+        assert!(
+            matches!(out, Outcome::Appended { ticket: 2, .. }),
+            "{out:?}"
+        );
+        assert_eq!(
+            one::<String>(&conn, "SELECT status FROM tickets WHERE id = 2"),
+            "merged"
+        );
+        assert_eq!(
+            one::<i64>(&conn, "SELECT merged_into FROM tickets WHERE id = 2"),
+            1
+        );
+        // Joko's request (and Budi's command mail) now stand on HD-1; Joko follows HD-1.
+        assert_eq!(
+            one::<i64>(&conn, "SELECT COUNT(*) FROM messages WHERE ticket_id = 2 AND direction = 'in'"),
+            0
+        );
+        assert_eq!(
+            one::<i64>(
+                &conn,
+                "SELECT ticket_id FROM messages WHERE message_id = 'j1@x'"
+            ),
+            1
+        );
+        assert_eq!(
+            one::<String>(
+                &conn,
+                "SELECT role FROM participants WHERE ticket_id = 1 AND email = 'joko@example.test'"
+            ),
+            "cc"
+        );
+        // One mail to each requester; no status mail besides.
+        assert_eq!(
+            one::<i64>(&conn, "SELECT COUNT(*) FROM outbox WHERE kind = 'merged'"),
+            2
+        );
+        let (to, text) = newest(&conn, "merged");
+        assert_eq!(to, "joko@example.test");
+        assert!(text.contains("HD-2") && text.contains("HD-1"), "{text}");
+        assert_eq!(
+            one::<i64>(
+                &conn,
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'status' AND ticket_id = 2"
+            ),
+            0
+        );
+
+        // Joko answers the mail of HD-2: it lands on HD-1 and reaches its technician.
+        let out = fixtures::deliver(
+            &mut conn,
+            &env,
+            ("joko@example.test", "j2@x"),
+            "Re: [HD-2] Printer lantai 3",
+            "Sekarang malah mati total.",
+        );
+        assert_eq!(
+            out,
+            Outcome::Appended {
+                ticket: 1,
+                kind: crate::model::MessageKind::Reply
+            }
+        );
+        let show = crate::view::render_show(&conn, &env.cfg, 2, false, env.clock.now()).unwrap();
+        assert!(show.contains("merged into: HD-1"), "{show}");
+    }
+
+    #[test]
+    fn a_merge_into_itself_a_closed_ticket_an_unknown_one_or_back_is_refused() {
+        let env = env();
+        let mut conn = three(&env);
+        let cases = [
+            ("#merge HD-2", "into itself"),
+            ("#merge HD-3", "is closed"),
+            ("#merge HD-99", "no such ticket"),
+        ];
+        for (i, (cmd, why)) in cases.iter().enumerate() {
+            let id = format!("b{i}x@x");
+            fixtures::deliver(
+                &mut conn,
+                &env,
+                ("budi@example.test", &id),
+                "[HD-2] Printer lantai 3",
+                cmd,
+            );
+            let (to, text) = newest(&conn, "command_error");
+            assert_eq!(to, "budi@example.test");
+            assert!(text.contains(why), "{cmd}: {text}");
+            assert_eq!(
+                one::<String>(&conn, "SELECT status FROM tickets WHERE id = 2"),
+                "open",
+                "{cmd}"
+            );
+        }
+        fixtures::deliver(
+            &mut conn,
+            &env,
+            ("budi@example.test", "b5@x"),
+            "[HD-2] Printer lantai 3",
+            "#merge HD-1",
+        );
+        fixtures::deliver(
+            &mut conn,
+            &env,
+            ("budi@example.test", "b6@x"),
+            "[HD-1] Printer lt 3 macet",
+            "#merge HD-2",
+        );
+        let (_, text) = newest(&conn, "command_error");
+        assert!(text.contains("loop"), "{text}");
+        assert_eq!(
+            one::<String>(&conn, "SELECT status FROM tickets WHERE id = 1"),
+            "open"
+        );
+    }
+
+    #[test]
+    fn time_and_links_show_on_the_ticket_and_bad_time_is_refused() {
+        let env = env();
+        let mut conn = three(&env);
+        fixtures::deliver(
+            &mut conn,
+            &env,
+            ("budi@example.test", "t1@x"),
+            "[HD-1] Printer lt 3 macet",
+            "#time 30m\n#link HD-3",
+        );
+        // A closed ticket takes time too (reported after the fact).
+        fixtures::deliver(
+            &mut conn,
+            &env,
+            ("budi@example.test", "t2@x"),
+            "[HD-1] Printer lt 3 macet",
+            "#waktu 1 jam",
+        );
+        fixtures::deliver(
+            &mut conn,
+            &env,
+            ("budi@example.test", "t3@x"),
+            "[HD-3] Mouse rusak",
+            "#time 15m",
+        );
+        let show = crate::view::render_show(&conn, &env.cfg, 1, false, env.clock.now()).unwrap();
+        assert!(show.contains("Time spent: 1h 30m"), "{show}");
+        assert!(show.contains("Linked: HD-3"), "{show}");
+        let show3 = crate::view::render_show(&conn, &env.cfg, 3, false, env.clock.now()).unwrap();
+        assert!(
+            show3.contains("Linked: HD-1") && show3.contains("Time spent: 15m"),
+            "{show3}"
+        );
+
+        for bad in ["#time", "#time abc"] {
+            let before: i64 = one(&conn, "SELECT COUNT(*) FROM time_spent");
+            let id = format!("{bad}@x").replace([' ', '#'], "");
+            fixtures::deliver(
+                &mut conn,
+                &env,
+                ("budi@example.test", &id),
+                "[HD-1] Printer lt 3 macet",
+                &format!("{bad}\n#resolve"),
+            );
+            let (_, text) = newest(&conn, "command_error");
+            assert!(text.contains("#time"), "{bad}: {text}");
+            assert_eq!(one::<i64>(&conn, "SELECT COUNT(*) FROM time_spent"), before);
+            // Nothing half-done: the #resolve beside it did not apply either.
+            assert_eq!(
+                one::<String>(&conn, "SELECT status FROM tickets WHERE id = 1"),
+                "open"
+            );
+        }
+    }
 }

@@ -7,7 +7,7 @@ use anyhow::Result;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use super::{Ctx, labels, to_requester, to_staff, to_technicians};
+use super::{Ctx, labels, to_person, to_requester, to_staff, to_technicians};
 use crate::config::Technician;
 use crate::inbound::{Address, Inbound};
 use crate::model::{SlaClock, Status, Ticket};
@@ -77,6 +77,12 @@ mail_kinds! {
     StatusAnswer => "status_answer",
     /// To a technician, each working morning: their queue.
     MorningQueue => "morning_queue",
+    /// To whoever rated a ticket: thanks, and what was recorded.
+    RatingThanks => "rating_thanks",
+    /// To the owner and the managers: a low rating, with its comment.
+    LowRating => "low_rating",
+    /// To the requesters of two tickets: one was merged into the other.
+    Merged => "merged",
 }
 
 /// A person as templates show them: the name, or the address when there is none.
@@ -138,6 +144,78 @@ impl<'a> About<'a> {
         to_staff(self.conn, self.ctx, self.ticket, kind, data, to)
     }
 
+    /// What the resolved and closing mails say about rating (`[satisfaction]`), if they ask.
+    fn rating_prompt(&self, to: Status) -> Value {
+        let s = &self.ctx.cfg.satisfaction;
+        let ask = s.enabled && (to == Status::Closed || (to == Status::Resolved && s.on_resolved));
+        match ask {
+            true => json!({
+                "window": labels::human_duration(&self.ticket.language, s.window),
+            }),
+            false => Value::Null,
+        }
+    }
+
+    /// Thanks `rater` for their rating; `replaced` is the score it replaces, if any.
+    pub fn rating_thanks(
+        &self,
+        rater: &Address,
+        (score, comment): (u8, Option<&str>),
+        replaced: Option<u8>,
+    ) -> Result<i64> {
+        let data = json!({
+            "rating": {"score": score, "comment": comment, "replaced": replaced},
+            "rater": person(rater.name.as_deref(), &rater.email),
+        });
+        to_person(
+            self.conn,
+            self.ctx,
+            self.ticket,
+            MailKind::RatingThanks,
+            data,
+            rater.clone(),
+        )
+    }
+
+    /// A rating at or below `[satisfaction] low`, to the owner (or the technicians in charge)
+    /// and the managers, in one mail.
+    pub fn low_rating(
+        &self,
+        to: Vec<Address>,
+        rater: &Address,
+        (score, comment): (u8, Option<&str>),
+    ) -> Result<Option<i64>> {
+        let owner = self
+            .ticket
+            .owner
+            .as_deref()
+            .map(|o| self.ctx.cfg.technician(o).map_or(o, |t| t.name.as_str()));
+        let data = json!({
+            "rating": {"score": score, "comment": comment},
+            "rater": person(rater.name.as_deref(), &rater.email),
+            "owner": {"name": owner},
+        });
+        self.staff(MailKind::LowRating, data, to)
+    }
+
+    /// Tells this ticket's requester that `source` was merged into `target` (one of them is this
+    /// ticket); `both_yours` when the requester of both tickets is the same person.
+    pub fn merged(&self, source: &Ticket, target: &Ticket, both_yours: bool) -> Result<i64> {
+        let data = json!({
+            "merge": {
+                "source": {"tag": self.ctx.tag(source.id), "subject": source.subject},
+                "target": {
+                    "tag": self.ctx.tag(target.id),
+                    "subject": target.subject,
+                    "status_label": target.status.label(&self.ticket.language),
+                },
+                "this_was_merged": self.ticket.id == source.id,
+                "both_yours": both_yours,
+            },
+        });
+        self.requester(MailKind::Merged, data, false)
+    }
+
     /// The acknowledgement of a new ticket, with its SLA deadlines and the approver it waits for.
     pub fn ack(&self, msg: &Inbound, sla: &SlaClock, approver: Option<&str>) -> Result<i64> {
         let extra = json!({
@@ -171,9 +249,13 @@ impl<'a> About<'a> {
                     "note": note,
                     "author": author.map(technician),
                     "auto_close": labels::human_duration(lang, self.ctx.cfg.lifecycle.auto_close_after),
+                    "rating": self.rating_prompt(to),
                 }),
             ),
-            Status::Closed => (MailKind::Closed, json!({ "note": note })),
+            Status::Closed => (
+                MailKind::Closed,
+                json!({ "note": note, "rating": self.rating_prompt(to) }),
+            ),
             Status::Rejected => (MailKind::Rejected, json!({ "note": note })),
             _ => (
                 MailKind::Status,

@@ -320,6 +320,26 @@ fn to_requester(
     in_thread(conn, ctx, ticket, (kind, &ticket.language), extra, (to, cc))
 }
 
+/// A mail about `ticket` to one person on the requester's side (the requester or someone
+/// copied), in the ticket's language.
+fn to_person(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    kind: MailKind,
+    extra: Value,
+    to: Address,
+) -> Result<i64> {
+    in_thread(
+        conn,
+        ctx,
+        ticket,
+        (kind, &ticket.language),
+        extra,
+        (vec![to], vec![]),
+    )
+}
+
 /// Queues a mail about `ticket` in its thread (In-Reply-To the message that opened it).
 fn in_thread(
     conn: &Connection,

@@ -73,6 +73,10 @@ const BUILTIN: &[Builtin] = builtin![
     ("query_answer", html),
     ("status_answer", text),
     ("morning_queue", text),
+    // Service quality: ratings and merges.
+    ("rating_thanks", text),
+    ("low_rating", text),
+    ("merged", text),
 ];
 
 /// The kinds of mail there are templates for.
