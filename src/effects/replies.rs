@@ -349,7 +349,10 @@ mod tests {
         );
         // Joko's request (and Budi's command mail) now stand on HD-1; Joko follows HD-1.
         assert_eq!(
-            one::<i64>(&conn, "SELECT COUNT(*) FROM messages WHERE ticket_id = 2 AND direction = 'in'"),
+            one::<i64>(
+                &conn,
+                "SELECT COUNT(*) FROM messages WHERE ticket_id = 2 AND direction = 'in'"
+            ),
             0
         );
         assert_eq!(
