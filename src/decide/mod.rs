@@ -392,6 +392,46 @@ mod tests {
     }
 
     #[test]
+    fn a_rating_counts_only_where_the_store_says_this_sender_may_rate() {
+        let closed = Placement::Existing {
+            ticket: crate::fixtures::ticket(crate::model::Status::Closed),
+            by: Match::Tag,
+        };
+        let mut m = msg(AutoKind::Person);
+        m.text = "5 terima kasih\n\nPada 23 Nov, Helpdesk menulis:\n> Tiket ditutup".into();
+        let may = Facts {
+            may_rate: true,
+            ..facts()
+        };
+        let rated = |m: &Inbound, f: &Facts| inbound(m, &closed, f).action;
+        assert!(
+            matches!(rated(&m, &may), Action::Rate { ticket: 7, ref rating } if rating.score == 5),
+            "{:?}",
+            rated(&m, &may)
+        );
+        // Not allowed (an outsider, off, out of the window): a reply to a closed ticket.
+        assert!(matches!(rated(&m, &facts()), Action::NewTicket { .. }));
+        // A technician's "5" is their business on the ticket, an automatic one is kept.
+        let tech = Facts {
+            technician: true,
+            ..may.clone()
+        };
+        assert!(matches!(rated(&m, &tech), Action::Append { .. }));
+        let mut auto = m.clone();
+        auto.auto = AutoKind::AutoReply;
+        assert!(matches!(
+            rated(&auto, &may),
+            Action::Append {
+                kind: MessageKind::Auto,
+                ..
+            }
+        ));
+        // Not a rating: the ordinary path.
+        m.text = "Printernya rusak lagi".into();
+        assert!(matches!(rated(&m, &may), Action::NewTicket { .. }));
+    }
+
+    #[test]
     fn echo_of_our_own_mail_is_ignored() {
         let mut f = facts();
         f.is_our_message_id = true;

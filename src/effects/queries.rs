@@ -310,12 +310,11 @@ fn requester(
     let auto_close = |lang: &str| labels::human_duration(lang, cfg.lifecycle.auto_close_after);
     let with_next = |l: &Listed, lang: &str| {
         let mut r = row(ctx, l, lang);
-        r.next = Some(labels::next_step(
-            lang,
-            l.ticket.status,
-            r.owner.as_deref(),
-            &auto_close(lang),
-        ));
+        r.next = Some(match l.ticket.merged_into {
+            // Where its mail goes now says more than "merged".
+            Some(into) => labels::merged_into(lang, &ctx.tag(into)),
+            None => labels::next_step(lang, l.ticket.status, r.owner.as_deref(), &auto_close(lang)),
+        });
         r
     };
     match q {

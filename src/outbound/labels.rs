@@ -138,6 +138,15 @@ pub fn next_step(
     }
 }
 
+/// What happens to a merged ticket: its mail goes to `target`.
+pub fn merged_into(lang: &str, target: &str) -> String {
+    if is_id(lang) {
+        format!("digabungkan ke {target}; lanjutkan di tiket itu")
+    } else {
+        format!("merged into {target}; it continues there")
+    }
+}
+
 /// "HD-42 tidak ada di antara tiket Anda": the same words whether the ticket does not exist or
 /// belongs to someone else, so an answer tells nothing of other people's tickets.
 pub fn query_problem(lang: &str, problem: QueryProblem<'_>) -> String {
