@@ -276,6 +276,20 @@ name = "Bu Rina"
             "resolved"
         );
         assert_eq!(one::<i64>(&conn, "SELECT score FROM ratings"), 5);
+        // Rated already: the closing mail does not ask again.
+        fixtures::deliver(
+            &mut conn,
+            &env_on,
+            ("budi@example.test", "b2@x"),
+            "[HD-1] Printer macet",
+            "#close",
+        );
+        let raw: Vec<u8> = one(&conn, "SELECT raw FROM outbox WHERE kind = 'closed'");
+        let closed = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("mail");
+        let text = closed.body_text(0).unwrap_or_default();
+        assert!(text.contains("ditutup") && !text.contains("1-5"), "{text}");
     }
 
     #[test]

@@ -144,16 +144,17 @@ impl<'a> About<'a> {
         to_staff(self.conn, self.ctx, self.ticket, kind, data, to)
     }
 
-    /// What the resolved and closing mails say about rating (`[satisfaction]`), if they ask.
-    fn rating_prompt(&self, to: Status) -> Value {
+    /// What the resolved and closing mails say about rating (`[satisfaction]`), if they ask:
+    /// not once the requester has rated (the closing mail after a rated resolution).
+    fn rating_prompt(&self, to: Status) -> Result<Value> {
         let s = &self.ctx.cfg.satisfaction;
         let ask = s.enabled && (to == Status::Closed || (to == Status::Resolved && s.on_resolved));
-        match ask {
-            true => json!({
-                "window": labels::human_duration(&self.ticket.language, s.window),
-            }),
-            false => Value::Null,
+        if !ask || crate::store::service::rating(self.conn, self.ticket.id)?.is_some() {
+            return Ok(Value::Null);
         }
+        Ok(json!({
+            "window": labels::human_duration(&self.ticket.language, s.window),
+        }))
     }
 
     /// Thanks `rater` for their rating; `replaced` is the score it replaces, if any.
@@ -249,12 +250,12 @@ impl<'a> About<'a> {
                     "note": note,
                     "author": author.map(technician),
                     "auto_close": labels::human_duration(lang, self.ctx.cfg.lifecycle.auto_close_after),
-                    "rating": self.rating_prompt(to),
+                    "rating": self.rating_prompt(to)?,
                 }),
             ),
             Status::Closed => (
                 MailKind::Closed,
-                json!({ "note": note, "rating": self.rating_prompt(to) }),
+                json!({ "note": note, "rating": self.rating_prompt(to)? }),
             ),
             Status::Rejected => (MailKind::Rejected, json!({ "note": note })),
             _ => (
