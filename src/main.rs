@@ -156,7 +156,7 @@ fn ingest(config: &std::path::Path, to: Option<&str>) -> ExitCode {
             None => Source::Stdin,
         };
         let path = &env.cfg.database.path;
-        let mut conn = store::open(path)?;
+        let mut conn = store::open_for_delivery(path)?;
         match pipeline::process(&mut conn, &env, &raw, &source) {
             Ok(outcome) => Ok(outcome),
             // Not a lock, not a full disk: it would fail the same way at every retry of the MTA

@@ -107,6 +107,25 @@ fn tune(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// [`open`] for `loket ingest`, one process per delivered mail: the MTA drops its copy as soon
+/// as the process exits 0, so each commit is made durable (`synchronous = FULL`: the WAL is
+/// synced at commit, not only at a checkpoint). In exchange the process skips the checkpoint
+/// SQLite runs when the last connection closes (four syncs of the WAL, the folder and the
+/// database, for every delivery when no daemon holds the database open): the WAL it leaves is
+/// durable, is read by every later connection, and is checkpointed by the daemon or by SQLite's
+/// automatic checkpoint at 1000 pages.
+pub fn open_for_delivery(path: &Path) -> Result<Connection> {
+    let conn = open(path)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .context("making each commit durable (synchronous = FULL)")?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .context("leaving the checkpoint to the daemon")?;
+    Ok(conn)
+}
+
 /// The config key the database's location comes from: errors about the file name it, since
 /// that is where the administrator fixes them.
 const PATH_KEY: &str = "database.path";

@@ -107,6 +107,15 @@ pub struct Hit {
 /// before it commits; all of it happens or none (a savepoint, inside the caller's transaction
 /// if there is one).
 pub fn index_pending(conn: &Connection) -> Result<()> {
+    // Nothing waiting (a duplicate, a batch of refusals): write nothing. `DELETE FROM` a table
+    // without a WHERE clears it even when empty and so writes its root page, which made a
+    // duplicate delivery commit (and sync) a page for nothing.
+    let waiting: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM search_pending)")?
+        .query_row([], |r| r.get(0))?;
+    if !waiting {
+        return Ok(());
+    }
     conn.execute_batch("SAVEPOINT index_pending")?;
     let indexed = (|| -> rusqlite::Result<()> {
         conn.prepare_cached(
