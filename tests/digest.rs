@@ -612,6 +612,14 @@ fn digest_mail_has_text_html_and_an_inline_png_the_html_refers_to() {
     let env = test_env(config(MANAGERS), &clock);
     let mut conn = store::open_in_memory().expect("store");
     seed(&conn);
+    // Two ratings in the period, one low.
+    for (ticket, score) in [(1, 5), (2, 1)] {
+        conn.execute(
+            "INSERT INTO ratings (ticket_id, score, rater, rated_at) VALUES (?1, ?2, 'r@example.test', ?3)",
+            params![ticket, score, ms("2026-11-23T10:00:00")],
+        )
+        .expect("rating");
+    }
     assert_eq!(digest::run_due(&mut conn, &env).expect("run"), 2);
     let (rcpt, raw) = outbox(&conn, "digest").remove(0);
     assert_eq!(rcpt, "kepala.it@example.test");
@@ -634,7 +642,14 @@ fn digest_mail_has_text_html_and_an_inline_png_the_html_refers_to() {
         "{text}"
     );
     assert!(text.contains("HD-12"), "oldest ticket listed: {text}");
+    assert!(
+        text.contains(
+            "Kepuasan              : rata-rata 3.0 dari 5, 2 penilaian, 50% nilai rendah"
+        ),
+        "{text}"
+    );
     let html = msg.body_html(0).expect("html part");
+    assert!(html.contains("<b>3.0</b> dari 5"), "{html}");
     assert!(!html.contains("<script"), "no scripts");
 
     let image = msg
@@ -651,7 +666,10 @@ fn digest_mail_has_text_html_and_an_inline_png_the_html_refers_to() {
         .expect("a PNG header");
     let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
     let info = reader.next_frame(&mut pixels).expect("PNG data");
-    assert_eq!(info.width, 14 * digest::chart::COLUMN_WIDTH);
+    assert_eq!(
+        info.width,
+        (14 + digest::chart::QUALITY_COLUMNS) * digest::chart::COLUMN_WIDTH
+    );
     assert_eq!(info.height, digest::chart::HEIGHT);
 }
 
@@ -742,6 +760,19 @@ fn month_seed(conn: &Connection) {
         )
         .expect("message");
     }
+    // Budi's #time on HD-4 (30m and 15m) and its requester's rating.
+    for secs in [1800, 900] {
+        conn.execute(
+            "INSERT INTO time_spent (ticket_id, technician, seconds, at) VALUES (4, 'budi@example.test', ?1, ?2)",
+            params![secs, ms("2026-11-30T15:00:00")],
+        )
+        .expect("time");
+    }
+    conn.execute(
+        "INSERT INTO ratings (ticket_id, score, comment, rater, rated_at) VALUES (4, 2, 'lama', 'user4@example.test', ?1)",
+        [ms("2026-11-30T16:00:00")],
+    )
+    .expect("rating");
 }
 
 #[test]
@@ -762,8 +793,9 @@ fn monthly_csv_has_one_row_per_ticket_of_the_month() {
     assert_eq!(
         lines[3],
         "HD-4,user4@example.test,network,P3,1,budi@example.test,2026-11-30 09:00,\
-         2026-11-30 10:00,2026-11-30 15:00,,yes,no,3"
+         2026-11-30 10:00,2026-11-30 15:00,,yes,no,3,45,2"
     );
+    assert!(lines[1].ends_with(",,"), "no time, no rating: {}", lines[1]);
     let html = digest::month_report(&conn, &cfg, month, Format::Html, wib("2026-12-01T08:00:00"))
         .expect("html");
     assert_eq!(
@@ -794,6 +826,12 @@ fn monthly_recap_is_mailed_once_on_the_first_working_day() {
     let csv = String::from_utf8_lossy(csv.contents()).to_string();
     // The network manager's recap holds the network tickets of November only.
     assert_eq!(csv.lines().count(), 1 + 2, "{csv}");
+    let text = net.body_text(0).expect("text");
+    assert!(
+        text.contains("rata-rata 2.0 dari 5, 1 penilaian, 100% nilai rendah"),
+        "{text}"
+    );
+    assert!(text.contains("45m"), "the month's #time: {text}");
     assert!(csv.contains("HD-2,") && csv.contains("HD-4,"), "{csv}");
     assert_eq!(
         count(

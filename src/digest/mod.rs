@@ -12,6 +12,7 @@ pub mod chart;
 pub mod figures;
 pub mod morning;
 pub mod report;
+pub mod service;
 pub mod view;
 
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub struct Rows {
     pub quarantined: Vec<crate::store::quarantine::Held>,
     /// The categories of the period's tickets whose acknowledgement was held back.
     pub acks_held: Vec<Option<String>>,
+    /// Ratings, time spent, merges and subjects of the period (`digest::service`).
+    pub service: service::Rows,
 }
 
 pub fn load_rows(conn: &Connection, tz: Tz, period: Period) -> Result<Rows> {
@@ -71,6 +74,8 @@ pub fn load_rows(conn: &Connection, tz: Tz, period: Period) -> Result<Rows> {
         .context("reading quarantined messages for the digest")?,
         acks_held: reports::acks_held(conn, local_midnight(tz, period.first_day), until)
             .context("reading held acknowledgements for the digest")?,
+        service: service::load(conn, local_midnight(tz, period.first_day), until)
+            .context("reading service quality for the digest")?,
     })
 }
 
@@ -141,7 +146,13 @@ pub fn build(
     let period = Period::before(date, &cfg.digest.weekdays);
     let scope = reader.map_or_else(Scope::all, |m| Scope::new(&m.categories));
     let figures = figures_for(cfg, rows, &scope, period, now);
-    let png = chart::trend_png(&figures.trend)?;
+    let quality = service::compute(cfg, &rows.service, &scope);
+    let beside = chart::Quality {
+        sla_met: figures.response.met + figures.resolution.met,
+        sla_breached: figures.response.breached + figures.resolution.breached,
+        scores: quality.ratings.scores,
+    };
+    let png = chart::trend_png(&figures.trend, &beside)?;
     // Unique within the mail is what RFC 2392 needs; the date and domain keep it readable.
     let content_id = format!("trend.{}@{}", date.format("%Y%m%d"), cfg.domain());
     let src = match chart_in {
@@ -153,7 +164,7 @@ pub fn build(
         name: &m.name,
         categories: &m.categories,
     });
-    let data = view::data(
+    let mut data = view::data(
         cfg,
         lang,
         date,
@@ -161,6 +172,17 @@ pub fn build(
         r.as_ref(),
         &view::ChartRef { src },
     );
+    data["service"] = service::data(lang, &quality);
+    // The quality columns of the chart, labelled in the table under it like the days.
+    let cols = (figures.trend.len().max(1) as u32 + chart::QUALITY_COLUMNS) * chart::COLUMN_WIDTH;
+    data["trend"]["chart"]["width"] = json!(cols);
+    let labels = ["SLA ✓", "SLA ✗", "★1", "★2", "★3", "★4", "★5"];
+    let values = beside.columns();
+    data["trend"]["quality"] = json!(labels
+        .iter()
+        .zip(values)
+        .map(|(label, (count, colour))| json!({"label": label, "count": count, "colour": chart::hex(colour)}))
+        .collect::<Vec<_>>());
     let rendered = renderer
         .render(DIGEST_KIND.name(), lang, &data)
         .context("rendering the digest")?;
@@ -301,6 +323,8 @@ fn monthly(
     }
     let tz = cfg.helpdesk.timezone;
     let all = report::load(conn, tz, month, &Scope::all(), now)?;
+    let (from, to) = month.range(tz);
+    let service_rows = service::load(conn, from, to)?;
     let ctx = env.ctx(now);
     let lang = cfg.helpdesk.language.as_str();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -320,7 +344,9 @@ fn monthly(
             cfg.helpdesk.tag_prefix.to_ascii_lowercase(),
             key
         );
-        let data = monthly_data(cfg, lang, month, &lines, m, &filename);
+        let mut data = monthly_data(cfg, lang, month, &lines, m, &filename);
+        let quality = service::compute(cfg, &service_rows, &scope);
+        data["service"] = service::data(lang, &quality);
         outbound::queue_report(
             &tx,
             &ctx,

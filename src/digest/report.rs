@@ -227,6 +227,8 @@ pub const CSV_HEADER: &[&str] = &[
     "response_sla_met",
     "resolution_sla_met",
     "messages",
+    "time_spent_minutes",
+    "rating",
 ];
 
 /// The recap as CSV: a header line, then one line per ticket, CRLF line ends.
@@ -251,6 +253,12 @@ pub fn csv(cfg: &Config, lines: &[Line]) -> String {
             l.response.csv().to_string(),
             l.resolution.csv().to_string(),
             t.messages.to_string(),
+            // Whole minutes, rounded; empty when nobody reported time.
+            match t.time_seconds {
+                0 => String::new(),
+                secs => ((secs + 30) / 60).to_string(),
+            },
+            t.rating.map(|r| r.to_string()).unwrap_or_default(),
         ];
         let fields: Vec<String> = row.iter().map(|f| field(f)).collect();
         out.push_str(&fields.join(","));

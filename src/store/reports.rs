@@ -175,6 +175,10 @@ pub struct ReportTicket {
     pub sla_paused_at: Option<DateTime<Utc>>,
     /// Mails on the ticket, in and out.
     pub messages: i64,
+    /// Working time reported with `#time`, in seconds.
+    pub time_seconds: i64,
+    /// The requester's rating, 1-5.
+    pub rating: Option<u8>,
 }
 
 /// Tickets created in `[from, to)`, in order of their number.
@@ -187,7 +191,9 @@ pub fn month_tickets(
         "SELECT t.id, t.requester_email, t.status, t.priority, t.category, t.level, t.owner, \
          t.created_at, t.first_response_at, t.resolved_at, t.closed_at, t.response_due_at, \
          t.resolution_due_at, t.sla_paused_at, \
-         (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) \
+         (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id), \
+         (SELECT COALESCE(SUM(s.seconds), 0) FROM time_spent s WHERE s.ticket_id = t.id), \
+         (SELECT r.score FROM ratings r WHERE r.ticket_id = t.id) \
          FROM tickets t WHERE t.created_at >= ?1 AND t.created_at < ?2 ORDER BY t.id",
     )?;
     let rows = stmt.query_map(params![to_ms(from), to_ms(to)], |r| {
@@ -207,6 +213,8 @@ pub fn month_tickets(
             resolution_due_at: opt_time(r, 12)?,
             sla_paused_at: opt_time(r, 13)?,
             messages: r.get(14)?,
+            time_seconds: r.get(15)?,
+            rating: r.get(16)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -241,4 +249,77 @@ pub fn hold_outbox(conn: &Connection, id: i64, until: DateTime<Utc>) -> Result<(
 /// One unsent outbox mail by id, due or not (for `hold_outbox`'s caller, which sends it).
 pub fn outbox_mail(conn: &Connection, id: i64) -> Result<Option<super::outbox::Pending>> {
     super::outbox::unsent(conn, id)
+}
+
+/// A rating given in a period, with the ticket's owner and category as they are now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rated {
+    pub score: u8,
+    pub owner: Option<String>,
+    pub category: Option<String>,
+}
+
+/// Ratings given in `[from, to)`.
+pub fn ratings_between(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Rated>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.score, t.owner, t.category FROM ratings r JOIN tickets t ON t.id = r.ticket_id \
+         WHERE r.rated_at >= ?1 AND r.rated_at < ?2",
+    )?;
+    let rows = stmt.query_map(params![to_ms(from), to_ms(to)], |r| {
+        Ok(Rated {
+            score: r.get(0)?,
+            owner: r.get(1)?,
+            category: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Working time reported in `[from, to)`: (technician, the ticket's category, seconds), one row
+/// per `#time`.
+pub fn time_between(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(String, Option<String>, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.technician, t.category, s.seconds FROM time_spent s JOIN tickets t ON t.id = s.ticket_id \
+         WHERE s.at >= ?1 AND s.at < ?2",
+    )?;
+    let rows = stmt.query_map(params![to_ms(from), to_ms(to)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The categories of the tickets merged into another in `[from, to)`, one per ticket.
+pub fn merged_between(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Option<String>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT category FROM tickets WHERE status = 'merged' AND closed_at >= ?1 AND closed_at < ?2",
+    )?;
+    let rows = stmt.query_map(params![to_ms(from), to_ms(to)], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The subjects and categories of the tickets created in `[from, to)`.
+pub fn subjects_between(
+    conn: &Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(String, Option<String>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT subject, category FROM tickets WHERE created_at >= ?1 AND created_at < ?2",
+    )?;
+    let rows = stmt.query_map(params![to_ms(from), to_ms(to)], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
