@@ -85,8 +85,11 @@ fn listed_columns() -> String {
     )
 }
 
-/// The index of the first SLA column in [`listed_columns`].
-const SLA_AT: usize = 17;
+/// The index of the first SLA column in [`listed_columns`]: after every ticket column, counted
+/// from `tickets::COLUMNS` so a column added there cannot shift the SLA clock's.
+fn sla_at() -> usize {
+    super::tickets::COLUMNS.split(',').count()
+}
 
 fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
     let ms = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -95,9 +98,9 @@ fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
     Ok(Listed {
         ticket: super::tickets::from_row(r)?,
         sla: SlaClock {
-            response_due: ms(SLA_AT)?,
-            resolution_due: ms(SLA_AT + 1)?,
-            paused_at: ms(SLA_AT + 2)?,
+            response_due: ms(sla_at())?,
+            resolution_due: ms(sla_at() + 1)?,
+            paused_at: ms(sla_at() + 2)?,
         },
     })
 }
