@@ -64,13 +64,19 @@ struct Args {
     /// Messages ingested at each scale point.
     #[arg(long, default_value_t = 2_000)]
     scale_messages: usize,
-    /// Phases to run, comma-separated: ceiling, backlog, latency, idle, scale.
+    /// Phases to run, comma-separated: ceiling, backlog, null, latency, idle, scale. `null`:
+    /// `loket run` against the null helpdesk (fetch, send one acknowledgement-sized mail per
+    /// message, flag \Seen, store nothing) in `--rounds` alternating rounds.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceiling,backlog,latency,idle,scale"
+        default_value = "ceiling,backlog,null,latency,idle,scale"
     )]
     only: Vec<String>,
+    /// Rounds of the `null` phase: each a fresh backlog for the null helpdesk and one for
+    /// `loket run`, in alternating order.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// How the backlog gets into the INBOX: `maildir` (files written as the vmail user) or
     /// `smtp` (one SMTP session through Postfix).
     #[arg(long, default_value = "maildir")]
@@ -493,7 +499,9 @@ fn corpus(n: usize, run: &str, helpdesk: &str, users: usize, seed: u64) -> Vec<M
             );
             (from, raw.into_bytes())
         } else {
-            let from = format!("user{}@{DOMAIN}", rng.below(users));
+            // The requesters are the run's own: every run's acknowledgements go to mailboxes
+            // Dovecot creates on first delivery, whatever earlier runs left behind.
+            let from = format!("user{}.{run}@{DOMAIN}", rng.below(users));
             let name = NAMES[from.len() % NAMES.len()];
             let subject = rng.pick(SUBJECTS).to_string();
             let text = body_text(&mut rng, 1);
@@ -979,6 +987,8 @@ struct Report {
     /// backlog's acknowledgements.
     ceiling_smtp_mailboxes: (usize, bool),
     backlog: Option<Backlog>,
+    /// The `null` phase, one entry per round: the null helpdesk's and `loket run`'s figures.
+    rounds: Vec<NullRound>,
     latency: Option<Latency>,
     delivery: Option<Latency>,
     idle: Option<Idle>,
@@ -1008,6 +1018,31 @@ struct Backlog {
     /// CPU seconds Loket used during the run, and the whole machine.
     cpu_loket: f64,
     cpu_machine: f64,
+}
+
+/// One round of the `null` phase.
+struct NullRound {
+    /// Which ran first in this round.
+    null_first: bool,
+    /// The null helpdesk: messages, mails accepted, seconds from connecting to the last 250.
+    null_messages: usize,
+    null_sent: usize,
+    null_secs: f64,
+    /// `loket run` over the same kind of backlog: messages, tickets, acknowledgements, seconds
+    /// from spawning it to the last acknowledgement accepted.
+    loket_messages: usize,
+    loket_tickets: i64,
+    loket_acks: i64,
+    loket_secs: f64,
+}
+
+impl NullRound {
+    fn null_rate(&self) -> f64 {
+        self.null_messages as f64 / self.null_secs
+    }
+    fn loket_rate(&self) -> f64 {
+        self.loket_messages as f64 / self.loket_secs
+    }
 }
 
 struct Latency {
@@ -1125,14 +1160,7 @@ fn phase_ceiling_smtp(
     };
     let samples: Vec<Vec<u8>> = if samples.is_empty() {
         // No backlog run (yet) to take real acknowledgements from: one of similar size.
-        vec![
-            format!(
-                "From: IT Helpdesk <{from}>\r\nTo: <user1@{DOMAIN}>\r\nSubject: [HD-1] Permintaan diterima\r\n\
-             Message-ID: <ceiling.1@{DOMAIN}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
-                "Permintaan Anda sudah kami terima dan tercatat. ".repeat(60)
-            )
-            .into_bytes(),
-        ]
+        vec![synthetic_ack(from)]
     } else {
         samples.to_vec()
     };
@@ -1196,10 +1224,11 @@ fn phase_backlog(
     address: &str,
     mails: &[Mail],
     max_uid: u32,
+    tag: &str,
     report: &mut Report,
 ) -> Result<Acks> {
-    let db = work.join("backlog.db");
-    let config = work.join("backlog.toml");
+    let db = work.join(format!("{tag}.db"));
+    let config = work.join(format!("{tag}.toml"));
     write_config(&config, address, &db, stack)?;
     let requests = mails.iter().filter(|m| m.request).count();
     stack.quiesce()?;
@@ -1208,7 +1237,7 @@ fn phase_backlog(
         mails.len()
     ));
     let busy_before = machine_busy_secs();
-    let mut d = Daemon::spawn(&args.loket, &config, &work.join("backlog.log"))?;
+    let mut d = Daemon::spawn(&args.loket, &config, &work.join(format!("{tag}.log")))?;
     let sampler = RssSampler::start(d.pid());
     let startup = d.wait_log("loket running", Duration::from_secs(30))?;
     let mut ro: Option<Connection> = None;
@@ -1413,6 +1442,271 @@ fn deliveries(
         .collect();
     lat.sort_by(|a, b| a.total_cmp(b));
     Ok(lat)
+}
+
+// ------------------------------------------------------------------------------------------------
+// The null helpdesk (issue 19 item 2)
+
+/// An acknowledgement-sized mail for when no backlog has run yet to take real ones from.
+fn synthetic_ack(from: &str) -> Vec<u8> {
+    format!(
+        "From: IT Helpdesk <{from}>\r\nTo: <user1@{DOMAIN}>\r\nSubject: [HD-1] Permintaan diterima\r\n\
+         Message-ID: <ceiling.1@{DOMAIN}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
+        "Permintaan Anda sudah kami terima dan tercatat. ".repeat(60)
+    )
+    .into_bytes()
+}
+
+/// SELECTs the INBOX (Dovecot indexes a new Maildir then: done outside every timing, for the null
+/// helpdesk and for Loket alike) and returns the highest UID in it.
+async fn max_uid(port: u16, user: &str) -> Result<u32> {
+    let mut s = imap_login(port, user).await?;
+    s.select("INBOX").await.context("SELECT")?;
+    let uids = s.uid_search("ALL").await.context("UID SEARCH")?;
+    s.logout().await.ok();
+    Ok(uids.into_iter().max().unwrap_or(0))
+}
+
+/// What the null helpdesk did.
+struct NullRun {
+    messages: usize,
+    sent: usize,
+    secs: f64,
+}
+
+/// The null helpdesk: Loket's job with no helpdesk in between. It logs in to IMAP and SMTP,
+/// fetches the INBOX as Loket's IMAP task does (UID FETCH of the sizes, then batches of `batch`
+/// messages, at most 32 MiB, with BODY.PEEK[]), reads each message's sender, hands one
+/// acknowledgement-sized mail per message to a sender task with one lettre connection (Loket's
+/// sender has one), and flags each batch \Seen once its mails are handed over (Loket flags after
+/// its commit). It stores nothing. Its clock runs from before it connects, as Loket's runs from
+/// its spawn, to the last mail accepted, as Loket's does, so the mail stack's delivery work falls
+/// inside both windows.
+async fn null_helpdesk(
+    stack: &Stack,
+    address: &str,
+    batch: usize,
+    ack: &[u8],
+) -> Result<NullRun> {
+    let start = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(batch * 4);
+    let (smtp_port, from, ack) = (stack.smtp, address.to_string(), ack.to_vec());
+    let sender = tokio::spawn(async move {
+        let mut c = Direct::connect(smtp_port).await?;
+        let mut sent = 0usize;
+        while let Some(rcpt) = rx.recv().await {
+            c.submit(&from, &rcpt, &ack).await?;
+            sent += 1;
+        }
+        anyhow::Ok(sent)
+    });
+    let mut s = imap_login(stack.imap, address).await?;
+    s.select("INBOX").await.context("SELECT")?;
+    let mut sizes: Vec<(u32, u32)> = s
+        .uid_fetch("1:*", "(UID RFC822.SIZE)")
+        .await?
+        .try_filter_map(|f| async move { Ok(f.uid.map(|u| (u, f.size.unwrap_or(0)))) })
+        .try_collect()
+        .await?;
+    sizes.sort_unstable();
+    let parser = mail_parser::MessageParser::default();
+    let mut messages = 0;
+    let mut i = 0;
+    while i < sizes.len() {
+        let mut set = Vec::new();
+        let mut bytes = 0u64;
+        while i < sizes.len() && set.len() < batch {
+            if !set.is_empty() && bytes + sizes[i].1 as u64 > 32 * 1024 * 1024 {
+                break;
+            }
+            set.push(sizes[i].0.to_string());
+            bytes += sizes[i].1 as u64;
+            i += 1;
+        }
+        let set = set.join(",");
+        let mut got: Vec<(u32, Vec<u8>)> = s
+            .uid_fetch(&set, "(UID BODY.PEEK[])")
+            .await?
+            .try_filter_map(|f| async move {
+                Ok(f.uid
+                    .map(|u| (u, f.body().map(<[u8]>::to_vec).unwrap_or_default())))
+            })
+            .try_collect()
+            .await?;
+        got.sort_by_key(|(u, _)| *u);
+        for (uid, body) in &got {
+            let rcpt = parser
+                .parse_headers(body.as_slice())
+                .and_then(|m| {
+                    m.from()
+                        .and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .map(str::to_string)
+                })
+                .with_context(|| format!("UID {uid} has no From address"))?;
+            tx.send(rcpt)
+                .await
+                .map_err(|_| anyhow!("the null helpdesk's sender stopped"))?;
+            messages += 1;
+        }
+        s.uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+            .await
+            .context("UID STORE \\Seen")?
+            .try_collect::<Vec<_>>()
+            .await?;
+    }
+    drop(tx);
+    let sent = sender
+        .await
+        .map_err(|e| anyhow!("the null helpdesk's sender: {e}"))??;
+    let secs = start.elapsed().as_secs_f64();
+    s.logout().await.ok();
+    Ok(NullRun {
+        messages,
+        sent,
+        secs,
+    })
+}
+
+/// The null helpdesk against `loket run`, `--rounds` times, alternating which goes first. Each
+/// run gets a backlog of its own (the same generated stream, a mailbox and requesters of its
+/// own, so each delivers into as many new mailboxes), preloaded and indexed before its clock.
+fn phase_null(
+    args: &Args,
+    stack: &Stack,
+    rt: &tokio::runtime::Runtime,
+    work: &Path,
+    run: &str,
+    acks: &Acks,
+    report: &mut Report,
+) -> Result<()> {
+    let n = args.messages;
+    // A real acknowledgement of about the mean size when a backlog has run, else a like one.
+    let ack = if acks.samples.is_empty() {
+        synthetic_ack(&format!("helpdesk@{DOMAIN}"))
+    } else {
+        let mean = acks.samples.iter().map(Vec::len).sum::<usize>() / acks.samples.len();
+        acks.samples
+            .iter()
+            .min_by_key(|a| a.len().abs_diff(mean))
+            .cloned()
+            .unwrap_or_default()
+    };
+    // Loket's backlog figures belong to the `backlog` phase; the rounds keep theirs apart.
+    let main_backlog = report.backlog.take();
+    for round in 0..args.rounds {
+        let null_first = round % 2 == 0;
+        let mut null: Option<NullRun> = None;
+        let mut loket: Option<Backlog> = None;
+        for null_turn in [null_first, !null_first] {
+            let who = if null_turn { "null" } else { "loket" };
+            let tag = format!("{run}{who}{round}");
+            let address = format!("bench-{who}{round}-{run}@{DOMAIN}");
+            let mails = corpus(n, &tag, &address, 2000, 42);
+            preload_maildir(stack, &address, &mails)?;
+            let top = rt.block_on(max_uid(stack.imap, &address))?;
+            stack.quiesce()?;
+            if null_turn {
+                let r = rt.block_on(null_helpdesk(stack, &address, 100, &ack))?;
+                stack.quiesce()?;
+                log(format!(
+                    "round {}: null helpdesk, {} messages, {} mails accepted in {:.2} s = {:.0}/s",
+                    round + 1,
+                    r.messages,
+                    r.sent,
+                    r.secs,
+                    r.messages as f64 / r.secs
+                ));
+                if r.messages != n || r.sent != n {
+                    report.notes.push(format!(
+                        "null helpdesk, round {}: {} messages fetched and {} mails accepted, not {n}",
+                        round + 1,
+                        r.messages,
+                        r.sent
+                    ));
+                }
+                null = Some(r);
+            } else {
+                phase_backlog(
+                    args,
+                    stack,
+                    work,
+                    &address,
+                    &mails,
+                    top,
+                    &format!("null-round{}", round + 1),
+                    report,
+                )?;
+                loket = report.backlog.take();
+            }
+        }
+        let (Some(null), Some(loket)) = (null, loket) else {
+            bail!("round {}: a run is missing", round + 1);
+        };
+        report.rounds.push(NullRound {
+            null_first,
+            null_messages: null.messages,
+            null_sent: null.sent,
+            null_secs: null.secs,
+            loket_messages: loket.messages,
+            loket_tickets: loket.tickets,
+            loket_acks: loket.acks,
+            loket_secs: loket.done,
+        });
+    }
+    report.backlog = main_backlog;
+    Ok(())
+}
+
+fn render_rounds(s: &mut String, rounds: &[NullRound]) {
+    if rounds.is_empty() {
+        return;
+    }
+    s.push_str("## Backlog against the null helpdesk (issue 19 item 2)\n\n");
+    s.push_str(
+        "The null helpdesk does Loket's job with nothing in between: it fetches the backlog from the \
+         same Dovecot INBOX in the same batches, sends one acknowledgement-sized mail per message to \
+         its sender through one lettre connection to the same Postfix, flags the message \\Seen and \
+         stores nothing. Both clocks run from the start (connecting; spawning `loket run`) to the \
+         last mail accepted. Each run has a backlog and requesters of its own; the order alternates.\n\n",
+    );
+    s.push_str(
+        "| round | first | null helpdesk: messages / mails accepted / s | messages/s | `loket run`: messages / tickets / acks / s | messages/s | Loket / null |\n\
+         | ---: | --- | --- | ---: | --- | ---: | ---: |\n",
+    );
+    for (i, r) in rounds.iter().enumerate() {
+        s.push_str(&format!(
+            "| {} | {} | {} / {} / {:.2} | {:.0} | {} / {} / {} / {:.2} | {:.0} | {:.0} % |\n",
+            i + 1,
+            if r.null_first { "null" } else { "loket" },
+            r.null_messages,
+            r.null_sent,
+            r.null_secs,
+            r.null_rate(),
+            r.loket_messages,
+            r.loket_tickets,
+            r.loket_acks,
+            r.loket_secs,
+            r.loket_rate(),
+            r.loket_rate() / r.null_rate() * 100.0
+        ));
+    }
+    let mut null: Vec<f64> = rounds.iter().map(NullRound::null_rate).collect();
+    let mut loket: Vec<f64> = rounds.iter().map(NullRound::loket_rate).collect();
+    let mut ratio: Vec<f64> = rounds
+        .iter()
+        .map(|r| r.loket_rate() / r.null_rate())
+        .collect();
+    s.push_str(&format!(
+        "| **median** | | | **{:.0}** | | **{:.0}** | **{:.0} %** |\n\n",
+        median(&mut null),
+        median(&mut loket),
+        median(&mut ratio) * 100.0
+    ));
+    s.push_str(
+        "The null helpdesk sends a mail for every message; Loket acknowledges the requests and \
+         stores the replies on their tickets without a mail.\n\n",
+    );
 }
 
 fn latency_of(sent: usize, rate: f64, lat: &[f64]) -> Latency {
@@ -1996,6 +2290,7 @@ fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after:
             b.ack_bytes
         ));
     }
+    render_rounds(&mut s, &r.rounds);
     if let Some(l) = &r.latency {
         s.push_str("## Live latency with IDLE\n\n");
         s.push_str(&format!(
@@ -2194,6 +2489,7 @@ fn main() -> Result<()> {
                 &backlog_address,
                 &mails,
                 max_uid,
+                "backlog",
                 &mut report,
             )?;
         }
@@ -2208,6 +2504,9 @@ fn main() -> Result<()> {
                 &mut report,
             )?;
         }
+    }
+    if args.runs("null") {
+        phase_null(&args, &stack, &rt, &work, &run, &acks, &mut report)?;
     }
     if args.runs("latency") {
         phase_latency(&args, &stack, &rt, &work, &run, &mut report)?;

@@ -4,13 +4,15 @@
 #   scripts/bench.sh                       # the full run (about 15 minutes on 2 cores)
 #   scripts/bench.sh --messages 2000 --scale 0,100000 --latency-seconds 10   # a quick one
 #   scripts/bench.sh --no-write ...        # print the report, leave BENCHMARKS.md alone
+#   scripts/bench.sh --no-write --messages 2000 --only null --rounds 3   # loket run against the
+#                                          # null helpdesk alone, alternating, median of 3 rounds
 #
 # Builds the release binary and examples/bench.rs, starts a private mail stack
 # (scripts/mailstack.sh) on free loopback ports, runs the benchmark against it, stops the stack and
 # rewrites the benchmark's own section of BENCHMARKS.md (between its markers; everything else in the
 # file is kept). Every other option is passed to the benchmark: see
 # `target/release/examples/bench --help` (--messages, --rate, --latency-seconds, --idle-tickets,
-# --scale, --scale-messages, --only, --preload). Run as root, like scripts/test.sh.
+# --scale, --scale-messages, --only, --rounds, --preload). Run as root, like scripts/test.sh.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
