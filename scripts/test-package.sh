@@ -105,7 +105,9 @@ expect_stat /lib/systemd/system/loket.service 644 root:root
 for f in /usr/share/man/man1/loket.1.gz /usr/share/man/man1/loket-tickets-list.1.gz \
     /usr/share/bash-completion/completions/loket /usr/share/zsh/vendor-completions/_loket \
     /usr/share/fish/vendor_completions.d/loket.fish /usr/share/doc/loket/copyright \
-    /usr/share/doc/loket/examples/loket.rules.yml /usr/share/doc/loket/examples/loket-dashboard.json; do
+    /usr/share/doc/loket/examples/loket.rules.yml /usr/share/doc/loket/examples/loket-dashboard.json \
+    /usr/share/doc/loket/examples/postfix/master.cf /usr/share/doc/loket/examples/postfix/main.cf \
+    /usr/share/doc/loket/examples/postfix/transport; do
     expect_stat "$f" 644 root:root
 done
 IFS=: read -r _ _ uid _ _ home shell < <(getent passwd loket)
@@ -122,6 +124,10 @@ grep -q '^ *complete -F _loket .* loket$' /usr/share/bash-completion/completions
 head -n 1 /usr/share/zsh/vendor-completions/_loket | grep -q '^#compdef loket' || die "zsh completion: no #compdef"
 grep -q '^complete -c loket ' /usr/share/fish/vendor_completions.d/loket.fish || die "fish completion: no complete -c loket"
 cmp -s packaging/prometheus/loket.rules.yml /usr/share/doc/loket/examples/loket.rules.yml || die "shipped rules differ"
+for f in master.cf main.cf transport; do
+    cmp -s "packaging/postfix/$f" "/usr/share/doc/loket/examples/postfix/$f" ||
+        die "the shipped postfix/$f differs from packaging/postfix/$f"
+done
 (cd / && md5sum --quiet -c /var/lib/dpkg/info/loket.md5sums) || die "md5sums do not match the installed files"
 
 version=$(dpkg-query -W -f='${Version}' loket)
