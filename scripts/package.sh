@@ -28,7 +28,8 @@
 #   /usr/share/man/man1/loket.1.gz, loket-*.1.gz     clap_mangen
 #   /usr/share/bash-completion/completions/loket, /usr/share/zsh/vendor-completions/_loket,
 #   /usr/share/fish/vendor_completions.d/loket.fish  clap_complete
-#   /usr/share/doc/loket/                            copyright, README.md.gz, examples/ (the operator's kit)
+#   /usr/share/doc/loket/                            copyright, README.md.gz, examples/ (the operator's kit:
+#                                                    Prometheus rules, Grafana dashboard, postfix/ for MDA mode)
 # postinst creates the system user loket and /var/lib/loket (0700 loket:loket), which no file of
 # the package is in: dpkg never removes it. purge removes /etc/loket and keeps /var/lib/loket (the
 # database), saying so.
@@ -112,12 +113,16 @@ install -D -m 0644 "$work/gen/completions/loket.bash" "$pkg/usr/share/bash-compl
 install -D -m 0644 "$work/gen/completions/_loket" "$pkg/usr/share/zsh/vendor-completions/_loket"
 install -D -m 0644 "$work/gen/completions/loket.fish" "$pkg/usr/share/fish/vendor_completions.d/loket.fish"
 
-# Documentation and the operator's kit (Prometheus rules, Grafana dashboard).
+# Documentation and the operator's kit (Prometheus rules, Grafana dashboard, Postfix example).
 doc=$pkg/usr/share/doc/loket
 install -d "$doc/examples"
 gzip -9n <README.md >"$doc/README.md.gz"
 install -m 0644 packaging/prometheus/loket.rules.yml "$doc/examples/"
 install -m 0644 packaging/grafana/loket-dashboard.json "$doc/examples/"
+# The Postfix example for MDA mode (pipe to `loket ingest`): master.cf, main.cf, transport.
+install -d "$doc/examples/postfix"
+install -m 0644 packaging/postfix/master.cf packaging/postfix/main.cf packaging/postfix/transport \
+    "$doc/examples/postfix/"
 cat >"$doc/copyright" <<'EOF'
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: loket

@@ -8,6 +8,10 @@
 # modes, owners, user, conffile and maintainer scripts; runs `loket --version`; adjusts a copy of
 # the packaged config to a private mail stack on loopback (scripts/mailstack.sh) and runs
 # `loket check` and, briefly, `loket run` as the user loket, with a mail through it and a SIGHUP;
+# MDA mode: the installed Postfix example (examples/postfix: master.cf, main.cf, transport) added
+# to the mail stack's Postfix, mail over SMTP piped to `loket ingest` as loket (stored once, a
+# duplicate, the daemon's acknowledgement, garbage bounced and quarantined, a bounce, a deferral
+# while the database is unwritable);
 # checks the unit with systemd-analyze verify; checks packaging/prometheus/loket.rules.yml
 # (promtool check rules, plus a structure check) and packaging/grafana/loket-dashboard.json (JSON,
 # structure), and that every loket_* metric they name is served by the running daemon; then
@@ -105,7 +109,9 @@ expect_stat /lib/systemd/system/loket.service 644 root:root
 for f in /usr/share/man/man1/loket.1.gz /usr/share/man/man1/loket-tickets-list.1.gz \
     /usr/share/bash-completion/completions/loket /usr/share/zsh/vendor-completions/_loket \
     /usr/share/fish/vendor_completions.d/loket.fish /usr/share/doc/loket/copyright \
-    /usr/share/doc/loket/examples/loket.rules.yml /usr/share/doc/loket/examples/loket-dashboard.json; do
+    /usr/share/doc/loket/examples/loket.rules.yml /usr/share/doc/loket/examples/loket-dashboard.json \
+    /usr/share/doc/loket/examples/postfix/master.cf /usr/share/doc/loket/examples/postfix/main.cf \
+    /usr/share/doc/loket/examples/postfix/transport; do
     expect_stat "$f" 644 root:root
 done
 IFS=: read -r _ _ uid _ _ home shell < <(getent passwd loket)
@@ -122,6 +128,10 @@ grep -q '^ *complete -F _loket .* loket$' /usr/share/bash-completion/completions
 head -n 1 /usr/share/zsh/vendor-completions/_loket | grep -q '^#compdef loket' || die "zsh completion: no #compdef"
 grep -q '^complete -c loket ' /usr/share/fish/vendor_completions.d/loket.fish || die "fish completion: no complete -c loket"
 cmp -s packaging/prometheus/loket.rules.yml /usr/share/doc/loket/examples/loket.rules.yml || die "shipped rules differ"
+for f in master.cf main.cf transport; do
+    cmp -s "packaging/postfix/$f" "/usr/share/doc/loket/examples/postfix/$f" ||
+        die "the shipped postfix/$f differs from packaging/postfix/$f"
+done
 (cd / && md5sum --quiet -c /var/lib/dpkg/info/loket.md5sums) || die "md5sums do not match the installed files"
 
 version=$(dpkg-query -W -f='${Version}' loket)
@@ -232,6 +242,149 @@ wait "$daemon_pid" || { cat "$work/run.log" >&2; die "loket run did not stop cle
 daemon_pid=""
 grep -q "SIGHUP: config and templates reloaded" "$work/run.log" || { cat "$work/run.log" >&2; die "loket run logged no reload on SIGHUP"; }
 info "loket run: mail in, acknowledgement out, SIGHUP reload, SIGTERM stop"
+
+# ---------------------------------------------------------------------------------------------
+# MDA mode: the Postfix example as the package installs it (/usr/share/doc/loket/examples/postfix),
+# wired into the mail stack's own Postfix, delivering to /usr/bin/loket as user loket with the
+# config at /etc/loket/loket.toml, the path the example names. What differs from a real server,
+# and nothing else: the helpdesk address's domain (the stack delivers example.test only) and the
+# transport map's place (the stack's config directory instead of /etc/postfix).
+info "MDA mode: the packaged Postfix example, pipe to loket ingest"
+t=$SECONDS
+examples=/usr/share/doc/loket/examples/postfix
+pf=$MAILSTACK_DIR/postfix
+pflog=$MAILSTACK_DIR/postfix.log
+scripts/mailstack.sh stop-postfix "$MAILSTACK_DIR" >>"$work/mailstack.log" 2>&1 || die "could not stop the mail stack's Postfix"
+{ echo; cat "$examples/master.cf"; } >>"$pf/master.cf"
+{ echo; sed "s|/etc/postfix/transport|$pf/transport|g" "$examples/main.cf"; } >>"$pf/main.cf"
+sed 's/@example\.co\.id\([[:space:]]\)/@example.test\1/' "$examples/transport" >"$pf/transport"
+grep -q '^helpdesk@example\.test[[:space:]]\+loket:$' "$pf/transport" || die "the transport example has no line for helpdesk.address"
+postmap "hash:$pf/transport" || die "postmap $pf/transport failed"
+# A typo in the example (an unknown parameter, a bad master.cf line) shows up as a warning here.
+postconf -c "$pf" -n >/dev/null 2>"$work/postconf.log" || { cat "$work/postconf.log" >&2; die "postconf rejects the example"; }
+[[ ! -s $work/postconf.log ]] || { cat "$work/postconf.log" >&2; die "postconf warns about the example"; }
+[[ $(postconf -c "$pf" -h loket_destination_recipient_limit) == 1 ]] || die "loket_destination_recipient_limit is not 1"
+# shellcheck disable=SC2016 # ${recipient} is Postfix's
+postconf -c "$pf" -M loket/unix | grep -qF 'argv=/usr/bin/env LOKET_LOG=off /usr/bin/loket ingest --config /etc/loket/loket.toml --to ${recipient}' ||
+    die "the loket service of master.cf does not run /usr/bin/loket ingest --config /etc/loket/loket.toml"
+# The packaged config at its packaged place, adjusted as above (a changed conffile: dpkg -r keeps
+# it, purge removes it, as checked below).
+install -m 0640 -o root -g loket "$work/loket.toml" /etc/loket/loket.toml
+scripts/mailstack.sh start-postfix "$MAILSTACK_DIR" >>"$work/mailstack.log" 2>&1 || die "the mail stack's Postfix did not start with the example"
+# A fresh database: the first delivery creates it, so its owner shows who the pipe ran as. The
+# daemon still logs in to [imap] (the config requires it); with the mail now piped, the
+# helpdesk's mailbox stays empty, so the mail the daemon fetched above is taken out of it, or
+# the daemon would fetch it into the fresh database again.
+rm -f /var/lib/loket/loket.db /var/lib/loket/loket.db-wal /var/lib/loket/loket.db-shm
+find "$MAILSTACK_DIR/mail/helpdesk@example.test/Maildir/cur" "$MAILSTACK_DIR/mail/helpdesk@example.test/Maildir/new" \
+    -type f -delete || die "could not empty the helpdesk's mailbox"
+
+# smtp_send FROM FILE: FILE's bytes to helpdesk@example.test through the stack's Postfix, from
+# 127.0.0.2; prints the queue id Postfix answered with. Postfix treats that client as remote
+# (local_header_rewrite_clients) and adds no From/Date/Message-ID, as an MX does for the world.
+smtp_send() {
+    python3 - "$SMTP_PORT" "$1" "$2" <<'PY'
+import re, smtplib, sys
+port, sender, path = sys.argv[1:]
+with smtplib.SMTP("127.0.0.1", int(port), timeout=10, source_address=("127.0.0.2", 0)) as s:
+    for step, (code, reply) in (("MAIL FROM", s.mail(sender)), ("RCPT TO", s.rcpt("helpdesk@example.test"))):
+        if code != 250:
+            sys.exit(f"{step}: {code} {reply.decode()}")
+    code, reply = s.data(open(path, "rb").read())
+    m = re.search(rb"queued as ([0-9A-Za-z]+)", reply)
+    if code != 250 or not m:
+        sys.exit(f"DATA: {code} {reply.decode()}")
+    print(m.group(1).decode())
+PY
+}
+# delivery QUEUE_ID [STATUS]: waits (10 s at most) for the first attempt of the loket service at
+# that mail (with STATUS: the first with "status=STATUS") and prints its Postfix log line.
+delivery() {
+    local line
+    for _ in $(seq 100); do
+        line=$(grep -F " $1: to=<helpdesk@example.test>, relay=loket," "$pflog" | grep -F "status=${2:-}" | head -n 1 || true)
+        [[ -n $line ]] && { echo "$line"; return 0; }
+        sleep 0.1
+    done
+    tail -n 20 "$pflog" >&2
+    die "Postfix logged no delivery of $1 through the loket service within 10s"
+}
+request=$work/mda-request.eml
+printf '%s\r\n' "From: Bambang <bambang@example.test>" "To: helpdesk@example.test" \
+    "Subject: Laptop tidak bisa login lewat MDA" "Message-ID: <mda-request.1@example.test>" \
+    "Date: $(date -R)" "MIME-Version: 1.0" "Content-Type: text/plain; charset=utf-8" "" \
+    "Sejak pagi laptop saya menolak kata sandi." >"$request"
+
+qid=$(smtp_send bambang@example.test "$request") || die "submitting the request over SMTP failed"
+line=$(delivery "$qid")
+[[ $line == *"status=sent (delivered via loket service (created ticket 1, acknowledgement queued))" ]] ||
+    die "the request was not stored as HD-1 with an acknowledgement queued: $line"
+expect_stat /var/lib/loket/loket.db 600 loket:loket
+qid=$(smtp_send bambang@example.test "$request") || die "submitting the request again failed"
+line=$(delivery "$qid")
+[[ $line == *"status=sent (delivered via loket service (duplicate: already stored))" ]] ||
+    die "the second delivery of the request was not taken as a duplicate: $line"
+as_loket /usr/bin/loket tickets list --config /etc/loket/loket.toml >"$work/mda-tickets.txt" || die "loket tickets list failed"
+[[ $(grep -c 'Laptop tidak bisa login lewat MDA' "$work/mda-tickets.txt") == 1 &&
+    $(grep -c '^HD-' "$work/mda-tickets.txt") == 1 ]] ||
+    { cat "$work/mda-tickets.txt" >&2; die "loket tickets list does not show the request as exactly one ticket"; }
+
+# loket ingest only queues the acknowledgement: the daemon sends it (its sender task looks at
+# the outbox at least every 5 s; no IMAP mail is involved, the pipe took the helpdesk's mail).
+(cd / && exec setpriv --reuid loket --regid loket --init-groups -- \
+    /usr/bin/loket run --config /etc/loket/loket.toml) >"$work/mda-run.log" 2>&1 &
+daemon_pid=$!
+inbox=$MAILSTACK_DIR/mail/bambang@example.test/Maildir
+ack=""
+for _ in $(seq 100); do
+    ack=$(grep -l -s '^In-Reply-To: <mda-request\.1@example\.test>' "$inbox"/new/* "$inbox"/cur/* | head -n 1 || true)
+    [[ -n $ack ]] && break
+    kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/mda-run.log" >&2; die "loket run exited"; }
+    sleep 0.1
+done
+[[ -n $ack ]] || { cat "$work/mda-run.log" >&2; die "no acknowledgement of the MDA request in bambang's mailbox within 10s"; }
+grep -q '^Subject: .*\[HD-1\]' "$ack" || { cat "$ack" >&2; die "the acknowledgement's subject has no [HD-1]"; }
+
+# Not mail: EX_DATAERR, Postfix bounces it to the sender, Loket keeps its bytes in quarantine.
+printf 'this is not a mail message\r\njust some bytes\r\n' >"$work/mda-garbage.txt"
+qid=$(smtp_send joko@example.test "$work/mda-garbage.txt") || die "submitting the garbage over SMTP failed"
+line=$(delivery "$qid")
+[[ $line == *"status=bounced (data format error. Command output: quarantined: not an e-mail message"* ]] ||
+    die "the garbage was not refused as not mail with a bounce: $line"
+as_loket /usr/bin/loket quarantine list --config /etc/loket/loket.toml >"$work/mda-quarantine.txt" || die "loket quarantine list failed"
+grep -q 'not an e-mail message' "$work/mda-quarantine.txt" ||
+    { cat "$work/mda-quarantine.txt" >&2; die "the garbage is not in loket quarantine list"; }
+
+# A bounce (empty envelope sender) keeps its empty Return-Path (null_sender=): Loket takes it
+# for a bounce, not for a new request.
+printf '%s\r\n' "From: Mail Delivery System <postoffice@example.test>" "To: helpdesk@example.test" \
+    "Subject: Undelivered Mail Returned to Sender" "Message-ID: <mda-bounce.1@example.test>" \
+    "Date: $(date -R)" "" "A message could not be delivered." >"$work/mda-bounce.eml"
+qid=$(smtp_send "" "$work/mda-bounce.eml") || die "submitting the bounce over SMTP failed"
+line=$(delivery "$qid")
+[[ $line == *"status=sent (delivered via loket service (quarantined: "* ]] ||
+    die "the bounce was not kept aside as one: $line"
+
+# A temporary failure (the database unwritable): EX_TEMPFAIL, Postfix defers and keeps the mail;
+# once the database is writable again, the next attempt stores it.
+sed -e 's/mda-request\.1@/mda-request.2@/' -e 's/^Subject: .*/Subject: Wifi lantai 3 putus/' \
+    "$request" >"$work/mda-deferred.eml"
+chmod 0400 /var/lib/loket/loket.db
+qid=$(smtp_send bambang@example.test "$work/mda-deferred.eml") || { chmod 0600 /var/lib/loket/loket.db; die "submitting the third request failed"; }
+line=$(delivery "$qid") || { chmod 0600 /var/lib/loket/loket.db; exit 1; }
+chmod 0600 /var/lib/loket/loket.db
+[[ $line == *"dsn=4.3.0, status=deferred (temporary failure. Command output: "*"loket: temporary failure: "* ]] ||
+    die "an unwritable database did not defer the mail: $line"
+postqueue -c "$pf" -j | grep -qF "\"queue_id\": \"$qid\"" || die "the deferred mail $qid is not in Postfix's queue"
+! grep -q " $qid: .*status=bounced" "$pflog" || die "the deferred mail $qid was bounced"
+postqueue -c "$pf" -i "$qid" || die "postqueue -i $qid failed"
+line=$(delivery "$qid" sent)
+[[ $line == *"status=sent (delivered via loket service (created ticket 2, acknowledgement queued))" ]] ||
+    die "the deferred mail $qid was not stored as HD-2 on its next attempt: $line"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" || { cat "$work/mda-run.log" >&2; die "loket run (MDA) did not stop cleanly on SIGTERM"; }
+daemon_pid=""
+info "MDA mode in $((SECONDS - t))s: the request stored once (HD-1) by the pipe as loket and acknowledged by the daemon; garbage bounced and quarantined; a bounce kept aside; deferred while the database was unwritable, then stored"
 
 # ---------------------------------------------------------------------------------------------
 info "the operator's kit: Prometheus rules and Grafana dashboard"
