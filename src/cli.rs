@@ -65,8 +65,9 @@ pub enum Command {
     /// input is not an e-mail message (its bytes are kept in quarantine).
     #[command(after_help = "Examples:\n  \
         loket ingest --config loket.toml < message.eml\n  \
-        # Postfix master.cf:\n  \
-        loket unix - n n - - pipe flags=Rq user=loket argv=/usr/local/bin/loket ingest --config /etc/loket/loket.toml --to ${recipient}")]
+        # Postfix master.cf (the whole example, explained: /usr/share/doc/loket/examples/postfix/):\n  \
+        loket unix - n n - - pipe flags=DRX null_sender= user=loket\n    \
+        argv=/usr/bin/env LOKET_LOG=off /usr/bin/loket ingest --config /etc/loket/loket.toml --to ${recipient}")]
     Ingest {
         /// The helpdesk address the message was delivered to, when Loket serves several
         /// (`[[mailboxes]]`): its tickets answer from that address. Any other address counts as

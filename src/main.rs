@@ -157,7 +157,20 @@ fn ingest(config: &std::path::Path, to: Option<&str>) -> ExitCode {
         };
         let path = &env.cfg.database.path;
         let mut conn = store::open_for_delivery(path)?;
-        match pipeline::process(&mut conn, &env, &raw, &source) {
+        // A panic on some input is a bug; the bytes go to quarantine as for any error that
+        // would repeat at every retry, instead of exit status 101, which the MTA bounces.
+        let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pipeline::process(&mut conn, &env, &raw, &source)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(anyhow::anyhow!("internal error: processing panicked: {what}"))
+        });
+        match processed {
             Ok(outcome) => Ok(outcome),
             // Not a lock, not a full disk: it would fail the same way at every retry of the MTA
             // until the MTA gives up and bounces it. Kept in quarantine instead, with the error.

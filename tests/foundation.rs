@@ -618,3 +618,51 @@ fn database_path_that_cannot_be_written_is_named_at_check_and_at_start() {
         "{err}"
     );
 }
+
+/// Counts the files of a Maildir folder (`new` and `cur`).
+fn maildir_files(dir: &std::path::Path) -> usize {
+    ["new", "cur"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(dir.join(sub)).ok())
+        .map(|rd| rd.flatten().count())
+        .sum()
+}
+
+#[test]
+fn processed_folder_is_created_and_committed_messages_are_moved_into_it() {
+    let s = stack();
+    let mut loket = Loket::configure(Options::default());
+    // The starter config names `Processed`, which a new mailbox does not have: Loket creates it
+    // rather than failing every move and reconnecting.
+    let text = std::fs::read_to_string(&loket.config).expect("config");
+    let text = text.replacen(
+        "timeout = \"10s\"\n",
+        "timeout = \"10s\"\nprocessed_folder = \"Processed\"\n",
+        1,
+    );
+    std::fs::write(&loket.config, text).expect("config");
+    loket.spawn();
+    let user = unique("rina");
+    s.send(&user, &loket.address, "Monitor mati", "Monitor tidak menyala.", "");
+    s.wait_mail(&user, 1, WAIT);
+    loket.wait_log("created the processed folder", 1, WAIT);
+
+    let maildir = s.dir.join("mail").join(&loket.address).join("Maildir");
+    let start = std::time::Instant::now();
+    while !(maildir_files(&maildir) == 0 && maildir_files(&maildir.join(".Processed")) == 1) {
+        assert!(
+            start.elapsed() < WAIT,
+            "INBOX holds {}, Processed {}: the message was not moved",
+            maildir_files(&maildir),
+            maildir_files(&maildir.join(".Processed"))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 1);
+    assert_eq!(loket.count("SELECT COUNT(*) FROM imap_pending_flags"), 0);
+    assert!(
+        !loket.log().contains("IMAP session ended"),
+        "no reconnect: {}",
+        loket.log()
+    );
+}

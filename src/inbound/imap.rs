@@ -247,6 +247,9 @@ async fn session(env: &Env, task: &Task) -> Result<()> {
     let caps = s.capabilities().await.context("CAPABILITY")?;
     let can_idle = cfg.imap.idle && caps.has_str("IDLE");
     let can_move = caps.has_str("MOVE");
+    if let Some(folder) = &account.processed_folder {
+        ensure_folder(&mut s, folder).await?;
+    }
     let mb = s
         .select(&account.folder)
         .await
@@ -494,6 +497,27 @@ impl Progress {
             self.total
         );
     }
+}
+
+/// Creates `folder` when the server does not have it. A missing `processed_folder` would
+/// otherwise fail every MOVE after a commit, and the session would reconnect forever with the
+/// messages committed but never moved; the administrator named the folder, so it is made.
+async fn ensure_folder(s: &mut ImapSession, folder: &str) -> Result<()> {
+    let found = s
+        .list(None, Some(folder))
+        .await
+        .with_context(|| format!("LIST `{folder}`"))?
+        .try_collect::<Vec<_>>()
+        .await
+        .with_context(|| format!("reading LIST `{folder}`"))?;
+    if found.iter().any(|n| n.name() == folder) {
+        return Ok(());
+    }
+    s.create(folder)
+        .await
+        .with_context(|| format!("creating the processed folder `{folder}`"))?;
+    tracing::info!(folder, "created the processed folder");
+    Ok(())
 }
 
 /// Sets \Seen on (or moves) every committed message whose flag is still owed.

@@ -275,6 +275,9 @@ pub fn temporary_failure(e: &anyhow::Error) -> Option<&'static str> {
             }
             ErrorCode::DiskFull => Some("disk full (SQLITE_FULL)"),
             ErrorCode::SystemIoFailure => Some("I/O error (SQLITE_IOERR)"),
+            // An owner or mode an administrator can put right: the MTA keeps the mail meanwhile.
+            ErrorCode::ReadOnly => Some("not writable (SQLITE_READONLY: check its owner and mode)"),
+            ErrorCode::CannotOpen => Some("cannot be opened (SQLITE_CANTOPEN)"),
             _ => None,
         }
     })
@@ -574,5 +577,22 @@ mod tests {
         assert_eq!(temporary_failure(&full), Some("disk full (SQLITE_FULL)"));
         let other_error = anyhow::Error::from(rusqlite::Error::QueryReturnedNoRows);
         assert_eq!(temporary_failure(&other_error), None);
+    }
+
+    #[test]
+    fn a_database_opened_read_only_is_a_temporary_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        open(&path).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+        // What an unwritable file (wrong owner or mode) gives: SQLITE_READONLY on the first write.
+        let ro = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let err = ro
+            .execute("INSERT INTO t VALUES (1)", [])
+            .context("storing the message")
+            .unwrap_err();
+        assert_eq!(
+            temporary_failure(&err),
+            Some("not writable (SQLITE_READONLY: check its owner and mode)")
+        );
     }
 }
