@@ -125,7 +125,11 @@ fn anchors(markdown: &str) -> BTreeSet<String> {
 /// Whether `word` occurs in `text` on its own (any case): not inside a longer word. Line breaks
 /// count as spaces, as they do in a Markdown paragraph.
 fn has_word(text: &str, word: &str) -> bool {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let text = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
     let word = word.to_lowercase();
     let edge = |c: Option<char>| !c.is_some_and(|c| c.is_alphanumeric() || c == '-');
     text.match_indices(&word).any(|(at, _)| {
@@ -136,7 +140,11 @@ fn has_word(text: &str, word: &str) -> bool {
 /// Whether `word` is shown as a word to write: in backticks or double quotes (any case), so that
 /// "cukup" in "cukup balas" does not count for the rating `cukup`.
 fn shown(text: &str, word: &str) -> bool {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let text = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
     let word = word.to_lowercase();
     text.contains(&format!("`{word}`")) || text.contains(&format!("\"{word}\""))
 }
@@ -250,7 +258,10 @@ fn loader_keys() -> BTreeSet<String> {
         let Some(fields) = probe(base, &path) else {
             panic!("no field list at {path:?}");
         };
-        assert!(!fields.is_empty() || !path.is_empty(), "the probe found no top-level keys");
+        assert!(
+            !fields.is_empty() || !path.is_empty(),
+            "the probe found no top-level keys"
+        );
         for field in fields {
             let dotted: Vec<&str> = path
                 .iter()
@@ -380,10 +391,12 @@ fn examples() -> Examples {
     let complete: Vec<Table> = guide_toml()
         .iter()
         .filter(|(_, t)| is_complete(t))
-        .map(|(_, t)| match with_files(&Value::Table(t.clone()), "", &files) {
-            Value::Table(t) => t,
-            _ => unreachable!(),
-        })
+        .map(
+            |(_, t)| match with_files(&Value::Table(t.clone()), "", &files) {
+                Value::Table(t) => t,
+                _ => unreachable!(),
+            },
+        )
         .collect();
     assert!(!complete.is_empty(), "{GUIDE} has no complete example");
     Examples {
@@ -416,17 +429,31 @@ impl Examples {
 fn every_key_the_loader_accepts_is_in_the_guide_and_no_other() {
     let accepted = loader_keys();
     // Sanity: the probe reaches into nested and repeated tables.
-    for key in ["helpdesk.address", "imap.oauth2.token_url", "rules.header.equals", "matrix.low.high"] {
-        assert!(accepted.contains(key), "the probe missed {key}: {accepted:?}");
+    for key in [
+        "helpdesk.address",
+        "imap.oauth2.token_url",
+        "rules.header.equals",
+        "matrix.low.high",
+    ] {
+        assert!(
+            accepted.contains(key),
+            "the probe missed {key}: {accepted:?}"
+        );
     }
     let mut shown = BTreeSet::new();
     for (_, t) in guide_toml() {
         value_keys("", &Value::Table(t), &mut shown);
     }
     let missing: Vec<_> = accepted.difference(&shown).collect();
-    assert!(missing.is_empty(), "{GUIDE} shows no TOML example of: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "{GUIDE} shows no TOML example of: {missing:?}"
+    );
     let unknown: Vec<_> = shown.difference(&accepted).collect();
-    assert!(unknown.is_empty(), "{GUIDE} shows keys the loader refuses: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "{GUIDE} shows keys the loader refuses: {unknown:?}"
+    );
 }
 
 #[test]
@@ -439,7 +466,10 @@ fn the_guides_examples_load_through_the_config_loader() {
     }
     for (b, t) in guide_toml() {
         if let Err(e) = ex.base_for(&t) {
-            panic!("{GUIDE}:{} ({}): does not load over a complete example:\n  {e}", b.line, b.section);
+            panic!(
+                "{GUIDE}:{} ({}): does not load over a complete example:\n  {e}",
+                b.line, b.section
+            );
         }
     }
     // The README's and the other documents' TOML is TOML too.
@@ -483,7 +513,11 @@ fn the_defaults_the_reference_claims_are_the_loaders() {
             let at = format!("{GUIDE}:{}", block.line + 1 + n);
             let trimmed = line.trim();
             if trimmed.starts_with('[') {
-                let name = trimmed.trim_start_matches('[').split(']').next().unwrap_or("");
+                let name = trimmed
+                    .trim_start_matches('[')
+                    .split(']')
+                    .next()
+                    .unwrap_or("");
                 table_path = name.split('.').map(|s| s.trim().to_string()).collect();
                 continue;
             }
@@ -502,15 +536,28 @@ fn the_defaults_the_reference_claims_are_the_loaders() {
             let with = load(&base).unwrap_or_else(|e| panic!("{at}: {e}"));
             let mut without_table = base.clone();
             let Some((parent, last)) = slot(&mut without_table, &path) else {
-                panic!("{at}: {} is not in the example it was merged into", path.join("."));
+                panic!(
+                    "{at}: {} is not in the example it was merged into",
+                    path.join(".")
+                );
             };
-            assert!(parent.remove(&last).is_some(), "{at}: {} not set", path.join("."));
+            assert!(
+                parent.remove(&last).is_some(),
+                "{at}: {} not set",
+                path.join(".")
+            );
             let without = load(&without_table).unwrap_or_else(|e| {
-                panic!("{at}: {} is shown as a default, but leaving it out fails: {e}", path.join("."))
+                panic!(
+                    "{at}: {} is shown as a default, but leaving it out fails: {e}",
+                    path.join(".")
+                )
             });
             // Rules keep their raw TOML for error messages; compare the rules they became.
             let (a, b) = if path[0] == "rules" {
-                (format!("{:?}", &*with.rules), format!("{:?}", &*without.rules))
+                (
+                    format!("{:?}", &*with.rules),
+                    format!("{:?}", &*without.rules),
+                )
             } else {
                 (format!("{with:?}"), format!("{without:?}"))
             };
@@ -524,7 +571,10 @@ fn the_defaults_the_reference_claims_are_the_loaders() {
             checked += 1;
         }
     }
-    assert!(checked > 40, "only {checked} defaults found in the reference");
+    assert!(
+        checked > 40,
+        "only {checked} defaults found in the reference"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -560,7 +610,11 @@ fn the_card_shows_every_command_query_and_approval_word() {
         if !in_capitals(&card, w) {
             missing.push(w.to_uppercase());
         }
-        assert!(in_capitals(&guide, w), "{GUIDE} lacks the approval word {}", w.to_uppercase());
+        assert!(
+            in_capitals(&guide, w),
+            "{GUIDE} lacks the approval word {}",
+            w.to_uppercase()
+        );
     }
     assert!(missing.is_empty(), "{CARD} lacks {missing:?}");
 }
@@ -694,7 +748,11 @@ fn every_loket_command_line_in_the_docs_parses() {
                             .collect();
                         used.insert(words.join(" "));
                     }
-                    Err(e) => panic!("{doc}:{}: `{}` does not parse:\n{e}", b.line, args.join(" ")),
+                    Err(e) => panic!(
+                        "{doc}:{}: `{}` does not parse:\n{e}",
+                        b.line,
+                        args.join(" ")
+                    ),
                 }
             }
         }
@@ -704,9 +762,16 @@ fn every_loket_command_line_in_the_docs_parses() {
     leaf_commands(&loket::cli::Cli::command(), "", &mut all);
     let undocumented: Vec<_> = all
         .iter()
-        .filter(|c| !used.iter().any(|u| u == *c || u.starts_with(&format!("{c} "))))
+        .filter(|c| {
+            !used
+                .iter()
+                .any(|u| u == *c || u.starts_with(&format!("{c} ")))
+        })
         .collect();
-    assert!(undocumented.is_empty(), "no example in the docs runs: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "no example in the docs runs: {undocumented:?}"
+    );
 }
 
 #[test]
@@ -755,10 +820,17 @@ fn every_relative_link_points_at_something_that_exists() {
             } else {
                 dir.join(file)
             };
-            assert!(path.exists(), "{doc}: link `{target}`: {} does not exist", path.display());
+            assert!(
+                path.exists(),
+                "{doc}: link `{target}`: {} does not exist",
+                path.display()
+            );
             if !anchor.is_empty() {
                 let heads = anchors(&std::fs::read_to_string(&path).unwrap_or_default());
-                assert!(heads.contains(anchor), "{doc}: link `{target}`: no such heading ({heads:?})");
+                assert!(
+                    heads.contains(anchor),
+                    "{doc}: link `{target}`: no such heading ({heads:?})"
+                );
             }
             checked += 1;
         }

@@ -140,7 +140,8 @@ pub fn canonical(word: &str) -> Option<&'static str> {
 }
 
 /// The Indonesian unit words `#time` reads besides humantime's (`1 jam 15 menit`).
-pub const TIME_UNITS: &[(&str, &str)] = &[("jam", "h"), ("menit", "m"), ("mnt", "m"), ("detik", "s")];
+pub const TIME_UNITS: &[(&str, &str)] =
+    &[("jam", "h"), ("menit", "m"), ("mnt", "m"), ("detik", "s")];
 
 fn one(word: &str, args: &str) -> Result<Command, String> {
     let optional = |s: &str| (!s.is_empty()).then(|| s.to_string());
@@ -180,9 +181,7 @@ fn one(word: &str, args: &str) -> Result<Command, String> {
             };
             Ok(Command::Escalate { level, reason })
         }
-        "reject" => {
-            need(args, "a reason (the requester receives it)").map(Command::Reject)
-        }
+        "reject" => need(args, "a reason (the requester receives it)").map(Command::Reject),
         "cc" => {
             let a = need(args, "an e-mail address")?.to_ascii_lowercase();
             if a.contains(char::is_whitespace) || a.matches('@').count() != 1 {
@@ -194,12 +193,8 @@ fn one(word: &str, args: &str) -> Result<Command, String> {
         "merge" => {
             ticket_ref(&need(args, "the ticket to merge into, like HD-12")?).map(Command::Merge)
         }
-        "link" => {
-            ticket_ref(&need(args, "the related ticket, like HD-12")?).map(Command::Link)
-        }
-        "time" => {
-            duration(&need(args, "the time spent, like 30m or 1h 30m")?).map(Command::Time)
-        }
+        "link" => ticket_ref(&need(args, "the related ticket, like HD-12")?).map(Command::Link),
+        "time" => duration(&need(args, "the time spent, like 30m or 1h 30m")?).map(Command::Time),
         _ => Err(format!(
             "unknown command `#{word}` (known: {})",
             SPELLINGS
@@ -280,7 +275,9 @@ mod tests {
             let line = format!("#{spelling} HD-12 30m");
             let p = parse(&line);
             assert!(
-                p.invalid.iter().all(|i| !i.problem.contains("unknown command")),
+                p.invalid
+                    .iter()
+                    .all(|i| !i.problem.contains("unknown command")),
                 "{line}: {:?}",
                 p.invalid
             );

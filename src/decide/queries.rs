@@ -335,7 +335,10 @@ mod tests {
     fn every_ticket_command_on_no_ticket_says_where_it_belongs() {
         for spelling in commands::SPELLINGS.iter().flat_map(|s| s.iter()) {
             let problem = one(spelling, "HD-1").expect_err("a command is no query");
-            assert!(problem.contains("command on a ticket"), "{spelling}: {problem}");
+            assert!(
+                problem.contains("command on a ticket"),
+                "{spelling}: {problem}"
+            );
         }
     }
 
