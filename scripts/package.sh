@@ -28,8 +28,9 @@
 #   /usr/share/man/man1/loket.1.gz, loket-*.1.gz     clap_mangen
 #   /usr/share/bash-completion/completions/loket, /usr/share/zsh/vendor-completions/_loket,
 #   /usr/share/fish/vendor_completions.d/loket.fish  clap_complete
-#   /usr/share/doc/loket/                            copyright, README.md.gz, examples/ (the operator's kit:
-#                                                    Prometheus rules, Grafana dashboard, postfix/ for MDA mode)
+#   /usr/share/doc/loket/                            copyright, README.md.gz, the docs/*.md guides (.gz),
+#                                                    examples/ (the operator's kit: Prometheus rules,
+#                                                    Grafana dashboard, postfix/ for MDA mode)
 # postinst creates the system user loket and /var/lib/loket (0700 loket:loket), which no file of
 # the package is in: dpkg never removes it. purge removes /etc/loket and keeps /var/lib/loket (the
 # database), saying so.
@@ -117,6 +118,9 @@ install -D -m 0644 "$work/gen/completions/loket.fish" "$pkg/usr/share/fish/vendo
 doc=$pkg/usr/share/doc/loket
 install -d "$doc/examples"
 gzip -9n <README.md >"$doc/README.md.gz"
+for guide in docs/admin-guide.md docs/technician-card.md docs/requester-note.md; do
+    gzip -9n <"$guide" >"$doc/$(basename "$guide").gz"
+done
 install -m 0644 packaging/prometheus/loket.rules.yml "$doc/examples/"
 install -m 0644 packaging/grafana/loket-dashboard.json "$doc/examples/"
 # The Postfix example for MDA mode (pipe to `loket ingest`): master.cf, main.cf, transport.

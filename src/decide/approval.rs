@@ -53,7 +53,9 @@ pub fn token_in_subject(subject: &str) -> Option<String> {
         .map(|m| m.as_str().to_ascii_lowercase())
 }
 
-const APPROVE: &[&str] = &[
+/// The first words of an approver's reply that approve, and (`REJECT`) that refuse; any case.
+/// `docs/technician-card.md` and the admin guide must show every one (`tests/docs.rs`).
+pub const APPROVE: &[&str] = &[
     "setuju",
     "disetujui",
     "approve",
@@ -62,7 +64,7 @@ const APPROVE: &[&str] = &[
     "yes",
     "ya",
 ];
-const REJECT: &[&str] = &["tolak", "ditolak", "reject", "rejected", "no", "tidak"];
+pub const REJECT: &[&str] = &["tolak", "ditolak", "reject", "rejected", "no", "tidak"];
 
 /// The decision in an approver's reply: the first line of their own text.
 pub fn decision(text: &str) -> Option<Decision> {

@@ -190,7 +190,7 @@ pub fn open_door_warning(cfg: &Config) -> Option<&'static str> {
         "security.require_authenticated_commands = false: anyone who writes a technician's or \
          manager's address in From can resolve, reassign and approve tickets and have the \
          helpdesk relay their text to requesters; set it to true with security.authserv_id \
-         (README, \"Security\")",
+         (docs/admin-guide.md, \"Security\")",
     )
 }
 

@@ -112,9 +112,40 @@ fn need(args: &str, what: &str) -> Result<String, String> {
     }
 }
 
+/// Every command and the spellings it answers to, the English word first; `parse` reads
+/// commands through this list and `docs/technician-card.md` must show every spelling
+/// (`tests/docs.rs`), so the card cannot drift from the parser.
+pub const SPELLINGS: &[&[&str]] = &[
+    &["assign"],
+    &["status"],
+    &["resolve", "resolved", "selesai"],
+    &["priority", "prioritas"],
+    &["category", "kategori"],
+    &["note", "catatan"],
+    &["escalate", "eskalasi"],
+    &["reject", "tolak"],
+    &["cc"],
+    &["close", "tutup"],
+    &["merge", "gabung", "gabungkan"],
+    &["link", "tautkan", "kaitkan"],
+    &["time", "waktu"],
+];
+
+/// The command a spelling stands for, as its English word (the first of its `SPELLINGS`).
+pub fn canonical(word: &str) -> Option<&'static str> {
+    SPELLINGS
+        .iter()
+        .find(|spellings| spellings.contains(&word))
+        .map(|spellings| spellings[0])
+}
+
+/// The Indonesian unit words `#time` reads besides humantime's (`1 jam 15 menit`).
+pub const TIME_UNITS: &[(&str, &str)] =
+    &[("jam", "h"), ("menit", "m"), ("mnt", "m"), ("detik", "s")];
+
 fn one(word: &str, args: &str) -> Result<Command, String> {
     let optional = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    match word {
+    match canonical(word).unwrap_or(word) {
         "assign" => need(args, "a technician (e-mail, name or `me`)").map(Command::Assign),
         "status" => {
             let s = args.to_ascii_lowercase().replace(['_', ' '], "-");
@@ -131,11 +162,11 @@ fn one(word: &str, args: &str) -> Result<Command, String> {
                 )),
             }
         }
-        "resolve" | "resolved" | "selesai" => Ok(Command::Resolve(optional(args))),
-        "priority" | "prioritas" => need(args, "a priority, like P1").map(Command::Priority),
-        "category" | "kategori" => need(args, "a category").map(Command::Category),
-        "note" | "catatan" => need(args, "the note's text").map(Command::Note),
-        "escalate" | "eskalasi" => {
+        "resolve" => Ok(Command::Resolve(optional(args))),
+        "priority" => need(args, "a priority, like P1").map(Command::Priority),
+        "category" => need(args, "a category").map(Command::Category),
+        "note" => need(args, "the note's text").map(Command::Note),
+        "escalate" => {
             let (first, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
             let level = match first.to_ascii_uppercase().as_str() {
                 "L1" | "1" => Some(1),
@@ -150,9 +181,7 @@ fn one(word: &str, args: &str) -> Result<Command, String> {
             };
             Ok(Command::Escalate { level, reason })
         }
-        "reject" | "tolak" => {
-            need(args, "a reason (the requester receives it)").map(Command::Reject)
-        }
+        "reject" => need(args, "a reason (the requester receives it)").map(Command::Reject),
         "cc" => {
             let a = need(args, "an e-mail address")?.to_ascii_lowercase();
             if a.contains(char::is_whitespace) || a.matches('@').count() != 1 {
@@ -160,19 +189,19 @@ fn one(word: &str, args: &str) -> Result<Command, String> {
             }
             Ok(Command::Cc(a))
         }
-        "close" | "tutup" => Ok(Command::Close),
-        "merge" | "gabung" | "gabungkan" => {
+        "close" => Ok(Command::Close),
+        "merge" => {
             ticket_ref(&need(args, "the ticket to merge into, like HD-12")?).map(Command::Merge)
         }
-        "link" | "tautkan" | "kaitkan" => {
-            ticket_ref(&need(args, "the related ticket, like HD-12")?).map(Command::Link)
-        }
-        "time" | "waktu" => {
-            duration(&need(args, "the time spent, like 30m or 1h 30m")?).map(Command::Time)
-        }
-        other => Err(format!(
-            "unknown command `#{other}` (known: #assign, #status, #resolve, #priority, #category, \
-             #note, #escalate, #reject, #cc, #close, #merge, #link, #time)"
+        "link" => ticket_ref(&need(args, "the related ticket, like HD-12")?).map(Command::Link),
+        "time" => duration(&need(args, "the time spent, like 30m or 1h 30m")?).map(Command::Time),
+        _ => Err(format!(
+            "unknown command `#{word}` (known: {})",
+            SPELLINGS
+                .iter()
+                .map(|spellings| format!("#{}", spellings[0]))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }
@@ -211,12 +240,10 @@ fn duration(arg: &str) -> Result<std::time::Duration, String> {
     // Join each number with its unit ("1 jam" -> "1h") so humantime reads it.
     let mut text = String::new();
     for word in arg.to_lowercase().split_whitespace() {
-        let unit = match word {
-            "jam" => "h",
-            "menit" | "mnt" => "m",
-            "detik" => "s",
-            w => w,
-        };
+        let unit = TIME_UNITS
+            .iter()
+            .find(|(id, _)| *id == word)
+            .map_or(word, |(_, unit)| unit);
         let glue = unit.starts_with(|c: char| c.is_ascii_alphabetic())
             && text.ends_with(|c: char| c.is_ascii_digit());
         if !text.is_empty() && !glue {
@@ -240,6 +267,22 @@ fn duration(arg: &str) -> Result<std::time::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_spelling_is_a_command() {
+        for spelling in SPELLINGS.iter().flat_map(|s| s.iter()) {
+            // The arguments each command accepts in its simplest form.
+            let line = format!("#{spelling} HD-12 30m");
+            let p = parse(&line);
+            assert!(
+                p.invalid
+                    .iter()
+                    .all(|i| !i.problem.contains("unknown command")),
+                "{line}: {:?}",
+                p.invalid
+            );
+        }
+    }
 
     #[test]
     fn leading_commands_are_taken_and_removed() {

@@ -10,7 +10,7 @@
 //! The words are checked here for form only; whether `P1` is a priority or `printer` a
 //! category is for `effects::queries`, against the config.
 
-use super::{Placement, quote};
+use super::{Placement, commands, quote};
 use crate::inbound::Inbound;
 
 /// A technician's question.
@@ -90,8 +90,8 @@ impl Asked {
 }
 
 /// The words a requester may write, lower case, without the tag that may follow `#status`.
-/// Documented in the README ("Asking by mail").
-const STATUS_WORDS: &[&str] = &[
+/// `docs/requester-note.md` must show every one (`tests/docs.rs`).
+pub const STATUS_WORDS: &[&str] = &[
     "#status",
     "#status tiket",
     "status",
@@ -196,34 +196,31 @@ fn technician_queries(text: &str, subject: &str) -> Option<Asked> {
 pub const KNOWN: &str = "#mine, #queue [P1] [category] [L2] [unassigned], #show HD-42, \
                          #search words, #help";
 
-/// Commands that act on a ticket, so a technician who writes one on no ticket hears where it
-/// belongs rather than "unknown".
-const TICKET_COMMANDS: &[&str] = &[
-    "assign",
-    "status",
-    "resolve",
-    "resolved",
-    "selesai",
-    "priority",
-    "prioritas",
-    "category",
-    "kategori",
-    "note",
-    "catatan",
-    "escalate",
-    "eskalasi",
-    "reject",
-    "tolak",
-    "cc",
-    "close",
-    "tutup",
+/// Every query and the spellings it answers to, the English word first; `one` reads queries
+/// through this list and `docs/technician-card.md` must show every spelling (`tests/docs.rs`).
+pub const SPELLINGS: &[&[&str]] = &[
+    &["mine", "milikku", "punyaku"],
+    &["queue", "antrian", "antrean"],
+    &["show", "lihat"],
+    &["search", "cari"],
+    &["help", "bantuan"],
 ];
 
+/// The `#queue` filter words for tickets nobody owns.
+pub const UNASSIGNED_WORDS: &[&str] = &["unassigned", "bebas", "kosong"];
+
+/// The words that name one ticket in a requester's question: `#status HD-42`, `#lihat HD-42`.
+pub const REQUESTER_TICKET_WORDS: &[&str] = &["status", "show", "lihat"];
+
 fn one(word: &str, args: &str) -> Result<Query, String> {
-    match word {
-        "mine" | "milikku" | "punyaku" => Ok(Query::Mine),
-        "queue" | "antrian" | "antrean" => queue_filter(args).map(Query::Queue),
-        "show" | "lihat" => {
+    let canonical = SPELLINGS
+        .iter()
+        .find(|spellings| spellings.contains(&word))
+        .map(|spellings| spellings[0]);
+    match canonical {
+        Some("mine") => Ok(Query::Mine),
+        Some("queue") => queue_filter(args).map(Query::Queue),
+        Some("show") => {
             let r = args.split_whitespace().next().unwrap_or("");
             if r.is_empty() {
                 Err("needs a ticket, like #show HD-42".into())
@@ -231,19 +228,19 @@ fn one(word: &str, args: &str) -> Result<Query, String> {
                 Ok(Query::Show(r.to_string()))
             }
         }
-        "search" | "cari" => {
+        Some("search") => {
             if args.is_empty() {
                 Err("needs the words to search for, like #search printer macet".into())
             } else {
                 Ok(Query::Search(args.to_string()))
             }
         }
-        "help" | "bantuan" => Ok(Query::Help),
-        w if TICKET_COMMANDS.contains(&w) => Err(format!(
-            "#{w} is a command on a ticket: reply to the ticket's mail (keep [HD-n] in the \
-             subject) with #{w} on the first line"
+        Some("help") => Ok(Query::Help),
+        _ if commands::canonical(word).is_some() => Err(format!(
+            "#{word} is a command on a ticket: reply to the ticket's mail (keep [HD-n] in the \
+             subject) with #{word} on the first line"
         )),
-        w => Err(format!("unknown query `#{w}` (known: {KNOWN})")),
+        _ => Err(format!("unknown query `#{word}` (known: {KNOWN})")),
     }
 }
 
@@ -269,7 +266,7 @@ fn queue_filter(args: &str) -> Result<QueueFilter, String> {
                 return repeated("a priority");
             }
             f.priority = Some(word.to_ascii_uppercase());
-        } else if matches!(lower.as_str(), "unassigned" | "bebas" | "kosong") {
+        } else if UNASSIGNED_WORDS.contains(&lower.as_str()) {
             f.unassigned = true;
         } else if lower
             .chars()
@@ -305,7 +302,7 @@ fn requester_query(text: &str, subject: Option<&str>) -> Option<RequesterQuery> 
     }
     // `#status HD-42`, `#show HD-42`, `#lihat HD-42`: one ticket, named.
     let (word, args) = hash_word(&line)?;
-    if !matches!(word.as_str(), "status" | "show" | "lihat") {
+    if !REQUESTER_TICKET_WORDS.contains(&word.as_str()) {
         return None;
     }
     let reference = args.split_whitespace().next()?;
@@ -332,6 +329,17 @@ mod tests {
 
     fn tech(subject: &str, text: &str) -> Option<Asked> {
         read(&mail(subject, text), &NEW, true)
+    }
+
+    #[test]
+    fn every_ticket_command_on_no_ticket_says_where_it_belongs() {
+        for spelling in commands::SPELLINGS.iter().flat_map(|s| s.iter()) {
+            let problem = one(spelling, "HD-1").expect_err("a command is no query");
+            assert!(
+                problem.contains("command on a ticket"),
+                "{spelling}: {problem}"
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub struct Rating {
 
 /// Words for a rating, longest first so "tidak puas" is not read as "puas" with a prefix left
 /// over, and "sangat puas" before "puas".
-const WORDS: &[(&str, u8)] = &[
+///
+/// `docs/requester-note.md` must show every one (`tests/docs.rs`).
+pub const WORDS: &[(&str, u8)] = &[
     ("sangat tidak puas", 1),
     ("very dissatisfied", 1),
     ("very unsatisfied", 1),
