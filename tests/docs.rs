@@ -677,6 +677,13 @@ fn invocations(text: &str) -> Vec<Vec<String>> {
         // A Postfix pipe: only its argv= runs loket.
         if let Some(at) = words.iter().position(|w| w.starts_with("argv=")) {
             words.drain(..at);
+        } else if words
+            .get(1)
+            .is_some_and(|w| ["unix", "inet", "fifo", "pass", "unix-dgram"].contains(&w.as_str()))
+        {
+            // A master.cf service line (`loket unix - n n - - pipe`, its argv= on a line of its
+            // own) names the service, not a command.
+            continue;
         }
         let mut at_command = true;
         let mut i = 0;
@@ -709,7 +716,7 @@ fn invocations(text: &str) -> Vec<Vec<String>> {
                 continue;
             }
             at_command = (at_command && w.contains('=') && !w.starts_with('-'))
-                || ["--", "&&", "||", ";", "|", "sudo", "exec"].contains(&w.as_str());
+                || ["--", "&&", "||", ";", "|", "sudo", "exec", "env", "/usr/bin/env"].contains(&w.as_str());
             i += 1;
         }
     }
@@ -782,7 +789,10 @@ fn command_lines_are_found_where_they_stand() {
          journalctl -u loket -f\n\
          systemctl enable --now loket\n\
          loket ingest < msg && loket stats\n\
-         loket unix - n n - - pipe user=loket argv=/usr/bin/loket ingest --to ${recipient}\n",
+         loket unix - n n - - pipe user=loket argv=/usr/bin/loket ingest --to ${recipient}\n\
+         loket     unix  -       n       n       -       -       pipe\n  \
+         flags=DRX null_sender= user=loket\n  \
+         argv=/usr/bin/env LOKET_LOG=off /usr/bin/loket ingest --config c.toml\n",
     );
     let found: Vec<String> = found.iter().map(|a| a.join(" ")).collect();
     assert_eq!(
@@ -792,7 +802,8 @@ fn command_lines_are_found_where_they_stand() {
             "loket backup x.db",
             "loket ingest",
             "loket stats",
-            "loket ingest --to ${recipient}"
+            "loket ingest --to ${recipient}",
+            "loket ingest --config c.toml"
         ]
     );
 }
