@@ -8,8 +8,10 @@
 # the end-to-end tests. Each end-to-end test binary starts its own private mail stack on free
 # loopback ports (scripts/mailstack.sh) and stops it when it ends; nothing listens elsewhere.
 # Then scripts/test-package.sh builds the Debian package, installs, checks and purges it, and checks
-# the Prometheus rules and Grafana dashboard (about a minute after cargo test). With arguments
-# (`scripts/test.sh --test foundation`) only cargo test runs, with them.
+# the Prometheus rules and Grafana dashboard (about a minute after cargo test), and
+# scripts/test-demo.sh runs the quick-start with the debug binary cargo test built and its tour,
+# scripts/demo.sh, against it (about 20 s). With arguments (`scripts/test.sh --test foundation`)
+# only cargo test runs, with them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -20,4 +22,6 @@ scripts/install-deps.sh
 cargo test --locked "$@"
 if (($# == 0)); then
     scripts/test-package.sh
+    # cargo test built target/debug/loket for the end-to-end tests (CARGO_BIN_EXE_loket).
+    LOKET_BIN=target/debug/loket scripts/test-demo.sh
 fi
