@@ -513,10 +513,12 @@ async fn ensure_folder(s: &mut ImapSession, folder: &str) -> Result<()> {
     if found.iter().any(|n| n.name() == folder) {
         return Ok(());
     }
-    s.create(folder)
-        .await
-        .with_context(|| format!("creating the processed folder `{folder}`"))?;
-    tracing::info!(folder, "created the processed folder");
+    // A name LIST did not echo as written (a non-ASCII name in modified UTF-7, say) may exist
+    // all the same: a refused CREATE is logged, and the move itself says what is wrong.
+    match s.create(folder).await {
+        Ok(()) => tracing::info!(folder, "created the processed folder"),
+        Err(e) => tracing::warn!(folder, error = %e, "could not create the processed folder"),
+    }
     Ok(())
 }
 
