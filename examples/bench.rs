@@ -626,6 +626,27 @@ struct Fetched {
     in_order: bool,
 }
 
+/// The UID sets Loket's IMAP task fetches a backlog in: `batch` messages, at most 32 MiB (one
+/// message alone may be larger), from `(uid, size)` pairs in UID order.
+fn batches(sizes: &[(u32, u32)], batch: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < sizes.len() {
+        let mut set = Vec::new();
+        let mut bytes = 0u64;
+        while i < sizes.len() && set.len() < batch {
+            if !set.is_empty() && bytes + sizes[i].1 as u64 > 32 * 1024 * 1024 {
+                break;
+            }
+            set.push(sizes[i].0.to_string());
+            bytes += sizes[i].1 as u64;
+            i += 1;
+        }
+        out.push(set.join(","));
+    }
+    out
+}
+
 /// What Loket's IMAP task does for a backlog, minus the pipeline: UID FETCH of sizes, then
 /// batches of `batch` messages (at most 32 MiB) with BODY.PEEK[], each body copied out.
 async fn fetch_all(port: u16, user: &str, batch: usize) -> Result<Fetched> {
@@ -643,20 +664,9 @@ async fn fetch_all(port: u16, user: &str, batch: usize) -> Result<Fetched> {
     let mut bytes = 0u64;
     let mut last_seq: i64 = -1;
     let mut in_order = true;
-    let mut i = 0;
-    while i < sizes.len() {
-        let mut set = Vec::new();
-        let mut b = 0u64;
-        while i < sizes.len() && set.len() < batch {
-            if !set.is_empty() && b + sizes[i].1 as u64 > 32 * 1024 * 1024 {
-                break;
-            }
-            set.push(sizes[i].0.to_string());
-            b += sizes[i].1 as u64;
-            i += 1;
-        }
+    for set in batches(&sizes, batch) {
         let mut got: Vec<(u32, Vec<u8>)> = s
-            .uid_fetch(set.join(","), "(UID BODY.PEEK[])")
+            .uid_fetch(&set, "(UID BODY.PEEK[])")
             .await?
             .try_filter_map(|f| async move {
                 Ok(f.uid
@@ -1482,12 +1492,7 @@ struct NullRun {
 /// its commit). It stores nothing. Its clock runs from before it connects, as Loket's runs from
 /// its spawn, to the last mail accepted, as Loket's does, so the mail stack's delivery work falls
 /// inside both windows.
-async fn null_helpdesk(
-    stack: &Stack,
-    address: &str,
-    batch: usize,
-    ack: &[u8],
-) -> Result<NullRun> {
+async fn null_helpdesk(stack: &Stack, address: &str, batch: usize, ack: &[u8]) -> Result<NullRun> {
     let start = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(batch * 4);
     let (smtp_port, from, ack) = (stack.smtp, address.to_string(), ack.to_vec());
@@ -1511,19 +1516,7 @@ async fn null_helpdesk(
     sizes.sort_unstable();
     let parser = mail_parser::MessageParser::default();
     let mut messages = 0;
-    let mut i = 0;
-    while i < sizes.len() {
-        let mut set = Vec::new();
-        let mut bytes = 0u64;
-        while i < sizes.len() && set.len() < batch {
-            if !set.is_empty() && bytes + sizes[i].1 as u64 > 32 * 1024 * 1024 {
-                break;
-            }
-            set.push(sizes[i].0.to_string());
-            bytes += sizes[i].1 as u64;
-            i += 1;
-        }
-        let set = set.join(",");
+    for set in batches(&sizes, batch) {
         let mut got: Vec<(u32, Vec<u8>)> = s
             .uid_fetch(&set, "(UID BODY.PEEK[])")
             .await?

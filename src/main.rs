@@ -168,7 +168,9 @@ fn ingest(config: &std::path::Path, to: Option<&str>) -> ExitCode {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(anyhow::anyhow!("internal error: processing panicked: {what}"))
+            Err(anyhow::anyhow!(
+                "internal error: processing panicked: {what}"
+            ))
         });
         match processed {
             Ok(outcome) => Ok(outcome),

@@ -716,7 +716,18 @@ fn invocations(text: &str) -> Vec<Vec<String>> {
                 continue;
             }
             at_command = (at_command && w.contains('=') && !w.starts_with('-'))
-                || ["--", "&&", "||", ";", "|", "sudo", "exec", "env", "/usr/bin/env"].contains(&w.as_str());
+                || [
+                    "--",
+                    "&&",
+                    "||",
+                    ";",
+                    "|",
+                    "sudo",
+                    "exec",
+                    "env",
+                    "/usr/bin/env",
+                ]
+                .contains(&w.as_str());
             i += 1;
         }
     }

@@ -643,7 +643,13 @@ fn processed_folder_is_created_and_committed_messages_are_moved_into_it() {
     std::fs::write(&loket.config, text).expect("config");
     loket.spawn();
     let user = unique("rina");
-    s.send(&user, &loket.address, "Monitor mati", "Monitor tidak menyala.", "");
+    s.send(
+        &user,
+        &loket.address,
+        "Monitor mati",
+        "Monitor tidak menyala.",
+        "",
+    );
     s.wait_mail(&user, 1, WAIT);
     loket.wait_log("created the processed folder", 1, WAIT);
 

@@ -583,9 +583,13 @@ mod tests {
     fn a_database_opened_read_only_is_a_temporary_failure() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        open(&path).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+        open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
         // What an unwritable file (wrong owner or mode) gives: SQLITE_READONLY on the first write.
-        let ro = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let ro =
+            Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         let err = ro
             .execute("INSERT INTO t VALUES (1)", [])
             .context("storing the message")
