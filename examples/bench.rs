@@ -11,6 +11,8 @@
 //! - backlog: N realistic messages (requests and replies, some with attachments) preloaded in the
 //!   INBOX, then `loket run` from an empty store until every message is committed and every
 //!   acknowledgement accepted by Postfix; with the peak and steady RSS of the process.
+//! - mda: `loket ingest` once per mail of the stream, one process each (as Postfix's `pipe`
+//!   runs it), then the first half again as duplicates, beside `/bin/true` as the floor.
 //! - latency: requests submitted through Postfix at a steady rate while Loket waits in IDLE;
 //!   time from SMTP acceptance to the acknowledgement's arrival in the requester's Maildir.
 //! - idle: start-up time and resident memory with 100,000 tickets in the store.
@@ -64,15 +66,18 @@ struct Args {
     /// Messages ingested at each scale point.
     #[arg(long, default_value_t = 2_000)]
     scale_messages: usize,
-    /// Phases to run, comma-separated: ceiling, backlog, null, latency, idle, scale. `null`:
+    /// Phases to run, comma-separated: ceiling, backlog, null, mda, latency, idle, scale. `null`:
     /// `loket run` against the null helpdesk (fetch, send one acknowledgement-sized mail per
     /// message, flag \Seen, store nothing) in `--rounds` alternating rounds.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceiling,backlog,null,latency,idle,scale"
+        default_value = "ceiling,backlog,null,mda,latency,idle,scale"
     )]
     only: Vec<String>,
+    /// Mails of the `mda` phase: each through `loket ingest`, one process per mail.
+    #[arg(long, default_value_t = 500)]
+    mda_messages: usize,
     /// Rounds of the `null` phase: each a fresh backlog for the null helpdesk and one for
     /// `loket run`, in alternating order.
     #[arg(long, default_value_t = 3)]
@@ -999,6 +1004,7 @@ struct Report {
     backlog: Option<Backlog>,
     /// The `null` phase, one entry per round: the null helpdesk's and `loket run`'s figures.
     rounds: Vec<NullRound>,
+    mda: Option<Mda>,
     latency: Option<Latency>,
     delivery: Option<Latency>,
     idle: Option<Idle>,
@@ -2135,6 +2141,203 @@ fn phase_scale(
 // ------------------------------------------------------------------------------------------------
 // The report
 
+// ------------------------------------------------------------------------------------------------
+// MDA mode: one process per mail
+
+/// One kind of process run once per mail file, as an MTA's `pipe` runs it.
+struct PerProcess {
+    /// What was run, for the report.
+    what: String,
+    processes: usize,
+    failed: usize,
+    /// Wall time of each process, spawn to reaped, in ms.
+    wall_ms: Vec<f64>,
+    /// Children's CPU (user + system) per process, in ms: the run's total from /proc/self/stat
+    /// divided by the processes (the kernel counts in 10 ms ticks; the sum over hundreds of
+    /// processes is what is fine enough).
+    cpu_ms: f64,
+    /// Processes per second, one after the other.
+    rate: f64,
+}
+
+impl PerProcess {
+    fn p(&self, pct: f64) -> f64 {
+        let mut v = self.wall_ms.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        percentile(&v, pct)
+    }
+}
+
+/// CPU seconds (user + system) of this process's reaped children so far: `cutime` and
+/// `cstime` of /proc/self/stat.
+fn children_cpu_secs() -> Option<f64> {
+    let s = fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(13)?.parse::<u64>().ok()? + f.get(14)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// Runs `program args` once per file, one at a time, each with the file on its standard input
+/// and its output thrown away, as Postfix's `pipe` runs a mail delivery agent.
+fn per_process(what: &str, program: &Path, args: &[&str], files: &[PathBuf]) -> Result<PerProcess> {
+    let mut wall_ms = Vec::with_capacity(files.len());
+    let mut failed = 0;
+    let cpu0 = children_cpu_secs();
+    let start = Instant::now();
+    for f in files {
+        let input = fs::File::open(f).with_context(|| format!("opening {}", f.display()))?;
+        let t = Instant::now();
+        let status = Command::new(program)
+            .args(args)
+            .stdin(input)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .with_context(|| format!("running {}", program.display()))?;
+        wall_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        if !status.success() {
+            failed += 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let n = files.len().max(1) as f64;
+    Ok(PerProcess {
+        what: what.to_string(),
+        processes: files.len(),
+        failed,
+        wall_ms,
+        cpu_ms: cpu0
+            .zip(children_cpu_secs())
+            .map_or(f64::NAN, |(a, b)| (b - a) * 1000.0 / n),
+        rate: files.len() as f64 / secs,
+    })
+}
+
+struct Mda {
+    messages: usize,
+    requests: usize,
+    runs: Vec<PerProcess>,
+    tickets: i64,
+    stored: i64,
+    acks: i64,
+}
+
+/// `loket ingest` once per mail of the generated stream (requests and replies in the backlog's
+/// mix), from an empty store, then once more per mail of its first half (duplicates: already
+/// stored, nothing to do but say so), with the cost of starting a process that does nothing
+/// (`/bin/true`, same input) beside them. No daemon holds the store, so every run opens and
+/// closes it; the acknowledgements stay queued in the outbox (the daemon would send them).
+fn phase_mda(
+    args: &Args,
+    stack: &Stack,
+    work: &Path,
+    run: &str,
+    report: &mut Report,
+) -> Result<()> {
+    let n = args.mda_messages;
+    let address = format!("bench-mda-{run}@{DOMAIN}");
+    let mails = corpus(n, &format!("{run}mda"), &address, 2000, 42);
+    let dir = work.join("mda");
+    fs::create_dir_all(&dir)?;
+    let mut files = Vec::with_capacity(n);
+    for m in &mails {
+        let f = dir.join(format!("{:06}.eml", m.seq));
+        fs::write(&f, &m.raw).with_context(|| format!("writing {}", f.display()))?;
+        files.push(f);
+    }
+    let db = work.join("mda.db");
+    let config = work.join("mda.toml");
+    write_config(&config, &address, &db, stack)?;
+    let config_s = config.display().to_string();
+    let ingest = ["ingest", "--config", config_s.as_str()];
+    // The store's schema is made before the clock starts: a real MDA's store exists already.
+    let status = Command::new(&args.loket)
+        .args(["migrate", "--config", config_s.as_str()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("loket migrate --config {config_s} failed");
+    }
+    let requests = mails.iter().filter(|m| m.request).count();
+    log(format!(
+        "mda: loket ingest, one process per mail, {n} mails ({requests} requests)"
+    ));
+    let floor = per_process(
+        "`/bin/true` (starting a process, same input)",
+        Path::new("/bin/true"),
+        &[],
+        &files,
+    )?;
+    let new = per_process(
+        "`loket ingest`, every mail of the stream once (new requests and replies)",
+        &args.loket,
+        &ingest,
+        &files,
+    )?;
+    let dup = per_process(
+        "`loket ingest`, the first half again (duplicates)",
+        &args.loket,
+        &ingest,
+        &files[..n / 2],
+    )?;
+    let c = Connection::open(&db)?;
+    let count = |sql: &str| -> Result<i64> { Ok(c.query_row(sql, [], |r| r.get(0))?) };
+    let tickets = count("SELECT COUNT(*) FROM tickets")?;
+    let stored = count("SELECT COUNT(*) FROM messages WHERE direction = 'in'")?;
+    let acks = count("SELECT COUNT(*) FROM outbox WHERE kind = 'ack'")?;
+    let failed = new.failed + dup.failed;
+    if tickets != requests as i64 || acks != requests as i64 || stored != n as i64 || failed > 0 {
+        report.notes.push(format!(
+            "MDA mode: expected {requests} tickets and acknowledgements and {n} stored messages; found {tickets} \
+             tickets, {acks} acknowledgements queued, {stored} messages, {failed} runs that failed"
+        ));
+    }
+    log(format!(
+        "mda: new p50 {:.1} ms, duplicate p50 {:.1} ms, floor p50 {:.1} ms",
+        new.p(50.0),
+        dup.p(50.0),
+        floor.p(50.0)
+    ));
+    report.mda = Some(Mda {
+        messages: n,
+        requests,
+        runs: vec![new, dup, floor],
+        tickets,
+        stored,
+        acks,
+    });
+    Ok(())
+}
+
+fn render_mda(s: &mut String, m: &Mda) {
+    s.push_str("## MDA mode: one process per mail\n\n");
+    s.push_str(&format!(
+        "The generated stream ({} mails, {} of them requests), one file each, each run on its own through \
+         `loket ingest` as an MTA's `pipe` runs it, one after the other, from an empty store with no daemon \
+         beside it; then the first half again, already stored. Wall time from spawn to reaped; CPU is the \
+         children's user + system time over the run. Found afterwards: {} tickets, {} acknowledgements queued, \
+         {} messages stored.\n\n",
+        m.messages, m.requests, m.tickets, m.acks, m.stored
+    ));
+    s.push_str("| processes | runs | failed | wall p50 | p95 | max | CPU per process | processes/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for r in &m.runs {
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} |\n",
+            r.what,
+            r.processes,
+            r.failed,
+            r.p(50.0),
+            r.p(95.0),
+            r.p(100.0),
+            r.cpu_ms,
+            r.rate
+        ));
+    }
+    s.push('\n');
+}
+
 fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after: &str) -> String {
     let mut s = String::new();
     let cmd = args.command.clone().unwrap_or_else(|| {
@@ -2338,6 +2541,9 @@ fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after:
             i.hwm_kb as f64 / 1024.0
         ));
     }
+    if let Some(m) = &r.mda {
+        render_mda(&mut s, m);
+    }
     if !r.scale.is_empty() {
         s.push_str("## Scale: stored tickets\n\n");
         s.push_str(&format!(
@@ -2500,6 +2706,9 @@ fn main() -> Result<()> {
     }
     if args.runs("null") {
         phase_null(&args, &stack, &rt, &work, &run, &acks, &mut report)?;
+    }
+    if args.runs("mda") {
+        phase_mda(&args, &stack, &work, &run, &mut report)?;
     }
     if args.runs("latency") {
         phase_latency(&args, &stack, &rt, &work, &run, &mut report)?;
