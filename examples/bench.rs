@@ -86,6 +86,11 @@ struct Args {
     /// `smtp` (one SMTP session through Postfix).
     #[arg(long, default_value = "maildir")]
     preload: String,
+    /// The peer's virtual environment (`scripts/bench.sh --peer roundup` makes it): the `mda`
+    /// phase then runs Roundup 2.6.0's `roundup-mailgw` over the same files, one process each,
+    /// into a classic tracker made by scripts/peer-roundup.sh.
+    #[arg(long)]
+    roundup: Option<PathBuf>,
     /// The loket binary.
     #[arg(long, default_value = "target/release/loket")]
     loket: PathBuf,
@@ -2221,6 +2226,74 @@ struct Mda {
     tickets: i64,
     stored: i64,
     acks: i64,
+    roundup: Option<PeerMda>,
+}
+
+/// Roundup's mail gateway over the same files.
+struct PeerMda {
+    run: PerProcess,
+    issues: i64,
+    msgs: i64,
+    /// Mails it sent that were delivered to the stream's senders (nosy messages, bounces).
+    mails: usize,
+}
+
+/// Mails delivered so far into the mailboxes whose address contains `part`.
+fn delivered_to(stack: &Stack, part: &str) -> usize {
+    let Ok(rd) = fs::read_dir(stack.dir.join("mail")) else {
+        return 0;
+    };
+    rd.flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(part))
+        .map(|e| maildir_count(&e.path().join("Maildir")))
+        .sum()
+}
+
+/// `roundup-mailgw TRACKER` once per file, into a fresh classic tracker whose mail goes to the
+/// stack's Postfix.
+fn peer_roundup_mda(
+    venv: &Path,
+    stack: &Stack,
+    work: &Path,
+    address: &str,
+    senders: &str,
+    files: &[PathBuf],
+) -> Result<PeerMda> {
+    let tracker = work.join("roundup-mda");
+    let status = Command::new("scripts/peer-roundup.sh")
+        .arg("tracker")
+        .arg(venv)
+        .arg(&tracker)
+        .arg(stack.smtp.to_string())
+        .arg(address)
+        .stdout(Stdio::null())
+        .status()
+        .context("running scripts/peer-roundup.sh")?;
+    if !status.success() {
+        bail!("scripts/peer-roundup.sh tracker failed ({status})");
+    }
+    stack.quiesce()?;
+    let before = delivered_to(stack, senders);
+    log(format!(
+        "mda: roundup-mailgw, one process per mail, {} mails",
+        files.len()
+    ));
+    let tracker_s = tracker.display().to_string();
+    let run = per_process(
+        "Roundup 2.6.0: `roundup-mailgw TRACKER`, every mail of the stream once",
+        &venv.join("bin/roundup-mailgw"),
+        &[tracker_s.as_str()],
+        files,
+    )?;
+    stack.quiesce()?;
+    let c = Connection::open(tracker.join("db/db"))?;
+    let count = |sql: &str| -> Result<i64> { Ok(c.query_row(sql, [], |r| r.get(0))?) };
+    Ok(PeerMda {
+        run,
+        issues: count("SELECT COUNT(*) FROM _issue")?,
+        msgs: count("SELECT COUNT(*) FROM _msg")?,
+        mails: delivered_to(stack, senders) - before,
+    })
 }
 
 /// `loket ingest` once per mail of the generated stream (requests and replies in the backlog's
@@ -2300,13 +2373,45 @@ fn phase_mda(
         dup.p(50.0),
         floor.p(50.0)
     ));
+    // The same run's processes by kind of mail: a request renders and queues an
+    // acknowledgement, a reply only joins its ticket.
+    let of_kind = |request: bool, what: &str| PerProcess {
+        what: what.to_string(),
+        processes: mails.iter().filter(|m| m.request == request).count(),
+        failed: 0,
+        wall_ms: mails
+            .iter()
+            .zip(&new.wall_ms)
+            .filter(|(m, _)| m.request == request)
+            .map(|(_, w)| *w)
+            .collect(),
+        cpu_ms: f64::NAN,
+        rate: f64::NAN,
+    };
+    let roundup = match &args.roundup {
+        Some(venv) => Some(peer_roundup_mda(
+            venv,
+            stack,
+            work,
+            &format!("bench-rmda-{run}@{DOMAIN}"),
+            &format!(".{run}mda@"),
+            &files,
+        )?),
+        None => None,
+    };
+    let requests_only = of_kind(
+        true,
+        "of which new requests (ticket made, acknowledgement queued)",
+    );
+    let replies_only = of_kind(false, "of which replies (joined to their ticket)");
     report.mda = Some(Mda {
         messages: n,
         requests,
-        runs: vec![new, dup, floor],
+        runs: vec![new, requests_only, replies_only, dup, floor],
         tickets,
         stored,
         acks,
+        roundup,
     });
     Ok(())
 }
@@ -2324,15 +2429,45 @@ fn render_mda(s: &mut String, m: &Mda) {
     s.push_str("| processes | runs | failed | wall p50 | p95 | max | CPU per process | processes/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for r in &m.runs {
         s.push_str(&format!(
-            "| {} | {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} |\n",
+            "| {} | {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} |\n",
             r.what,
             r.processes,
             r.failed,
             r.p(50.0),
             r.p(95.0),
             r.p(100.0),
-            r.cpu_ms,
-            r.rate
+            if r.cpu_ms.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{:.1} ms", r.cpu_ms)
+            },
+            if r.rate.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{:.0}", r.rate)
+            }
+        ));
+    }
+    if let Some(p) = &m.roundup {
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} |\n",
+            p.run.what,
+            p.run.processes,
+            p.run.failed,
+            p.run.p(50.0),
+            p.run.p(95.0),
+            p.run.p(100.0),
+            p.run.cpu_ms,
+            p.run.rate
+        ));
+        s.push_str(&format!(
+            "\nRoundup made {} issues and stored {} messages, and sent {} mails to the senders (its defaults: \
+             no acknowledgement to the author of a new issue). **Loket / Roundup: {:.1}x** (processes per \
+             second, every mail of the stream once).\n",
+            p.issues,
+            p.msgs,
+            p.mails,
+            m.runs[0].rate / p.run.rate
         ));
     }
     s.push('\n');

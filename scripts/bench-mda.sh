@@ -4,10 +4,11 @@
 #
 #   scripts/bench-mda.sh NEW_BINARY [OLD_BINARY]
 #
-# Prints callgrind's instruction count of each case for each binary, then (with OLD_BINARY) the
-# wall times of both side by side with farm-bench (20 runs each, in turn), or of NEW_BINARY alone.
-# Works in a scratch folder of its own; needs valgrind (and farm-bench for the wall times). No
-# mail server is involved: `loket ingest` only writes the store and the outbox.
+# Prints callgrind's instruction count of each case for each binary: a count that does not move
+# with the machine's load. Wall times per process come from the benchmark program, over the
+# generated stream of requests and replies: `scripts/bench.sh --no-write --only mda`.
+# Works in a scratch folder of its own; needs valgrind. No mail server is involved: `loket
+# ingest` only writes the store and the outbox.
 set -euo pipefail
 NEW=$(realpath "${1:?usage: $0 NEW_BINARY [OLD_BINARY]}")
 OLD=${2:+$(realpath "$2")}
@@ -20,13 +21,7 @@ cat >mail.sh <<'EOF'
 #!/usr/bin/env bash
 printf 'From: Rina <rina%s@example.test>\r\nTo: helpdesk@example.test\r\nSubject: Printer lantai 3 rusak %s\r\nMessage-ID: <mda.%s@example.test>\r\nDate: Thu, 03 Dec 2026 09:00:00 +0700\r\n\r\nPrinter di lantai 3 tidak bisa mencetak sejak pagi.\r\n' "$1" "$1" "$1"
 EOF
-# ingest-new.sh BINARY CONFIG: a fresh request (counter in cnt.CONFIG) into BINARY ingest.
-cat >ingest-new.sh <<'EOF'
-#!/usr/bin/env bash
-cd "$(dirname "$0")"; n=$(cat "cnt.$2" 2>/dev/null || echo 100); echo $((n + 1)) >"cnt.$2"
-./mail.sh "$n" | exec "$1" ingest --config "$2" >/dev/null 2>&1
-EOF
-chmod +x mail.sh ingest-new.sh
+chmod +x mail.sh
 
 config() { # config NAME: a store of its own per binary
     cat >"$1.toml" <<EOF
@@ -60,12 +55,3 @@ for b in new ${OLD:+old}; do
         echo "$b binary, $case: $n instructions"
     done
 done
-command -v farm-bench >/dev/null || { echo "farm-bench not found: no wall times"; exit 0; }
-if [[ -n $OLD ]]; then
-    farm-bench -n 20 --vs "./ingest-new.sh $OLD old.toml" -- ./ingest-new.sh "$NEW" new.toml
-    farm-bench -n 20 --vs "sh -c \"exec $OLD ingest --config old.toml < dup.eml\"" \
-        -- sh -c "exec $NEW ingest --config new.toml < dup.eml"
-else
-    farm-bench -n 20 -- ./ingest-new.sh "$NEW" new.toml
-    farm-bench -n 20 -- sh -c "exec $NEW ingest --config new.toml < dup.eml"
-fi

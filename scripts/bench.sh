@@ -6,6 +6,8 @@
 #   scripts/bench.sh --no-write ...        # print the report, leave BENCHMARKS.md alone
 #   scripts/bench.sh --no-write --messages 2000 --only null --rounds 3   # loket run against the
 #                                          # null helpdesk alone, alternating, median of 3 rounds
+#   scripts/bench.sh --peer roundup --only mda   # MDA mode, one process per mail, beside Roundup
+#                                          # 2.6.0's mail gateway over the same files (PyPI, a venv)
 #
 # Builds the release binary and examples/bench.rs, starts a private mail stack
 # (scripts/mailstack.sh) on free loopback ports, runs the benchmark against it, stops the stack and
@@ -19,12 +21,33 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 write=1
+peer=
 args=()
-for a in "$@"; do
-    if [[ $a == --no-write ]]; then write=0; else args+=("$a"); fi
+while (($#)); do
+    case $1 in
+    --no-write) write=0 ;;
+    --peer) peer=${2:?--peer NAME (roundup)}; shift ;;
+    --peer=*) peer=${1#--peer=} ;;
+    *) args+=("$1") ;;
+    esac
+    shift
 done
+cmd_args=("${args[@]}")
 
 bash scripts/install-deps.sh >&2
+
+# The peer: Roundup 2.6.0 from PyPI in a virtual environment of its own, made once and kept
+# (LOKET_PEER_DIR, default /var/tmp/loket-peers) so that later runs do not download it again.
+case $peer in
+'') ;;
+roundup)
+    venv=${LOKET_PEER_DIR:-/var/tmp/loket-peers}/roundup-2.6.0
+    echo "bench.sh: Roundup 2.6.0 in $venv" >&2
+    bash scripts/peer-roundup.sh venv "$venv" >&2
+    args+=(--roundup "$venv")
+    ;;
+*) echo "bench.sh: --peer $peer: the peer known is roundup" >&2; exit 2 ;;
+esac
 
 echo "bench.sh: building (release)" >&2
 cargo build --release --bin loket --example bench >&2
@@ -65,7 +88,7 @@ for attempt in 1 2 3; do
     echo "bench.sh: mail stack start failed, retrying with other ports" >&2
 done
 
-cmd="scripts/bench.sh${*:+ $*}"
+cmd="scripts/bench.sh${peer:+ --peer $peer}$( ((write)) || printf ' --no-write')${cmd_args[*]:+ ${cmd_args[*]}}"
 update=()
 ((write)) && update=(--update "$ROOT/BENCHMARKS.md")
 target/release/examples/bench --stack "$dir" --loket "$ROOT/target/release/loket" \
