@@ -8,6 +8,9 @@
 #                                          # null helpdesk alone, alternating, median of 3 rounds
 #   scripts/bench.sh --peer roundup --only mda   # MDA mode, one process per mail, beside Roundup
 #                                          # 2.6.0's mail gateway over the same files (PyPI, a venv)
+#   scripts/bench.sh --peer roundup --messages 1000 --only peer --rounds 3   # over IMAP: Roundup's
+#                                          # gateway and loket run, alternating; --roundup-users new
+#                                          # makes every requester new to Roundup (default: known)
 #
 # Builds the release binary and examples/bench.rs, starts a private mail stack
 # (scripts/mailstack.sh) on free loopback ports, runs the benchmark against it, stops the stack and

@@ -2,20 +2,30 @@
 # peer-roundup.sh: Roundup 2.6.0, the peer of issue 19, for scripts/bench.sh --peer roundup.
 #
 #   scripts/peer-roundup.sh venv VENV                               # once: a venv with roundup 2.6.0 (PyPI)
-#   scripts/peer-roundup.sh tracker VENV TRACKER SMTP_PORT ADDRESS  # a fresh tracker for one run
+#   scripts/peer-roundup.sh tracker VENV TRACKER SMTP_PORT ADDRESS [ANSWER]  # a fresh tracker
+#   scripts/peer-roundup.sh users VENV TRACKER < ADDRESSES          # register these requesters
+#
+# ANSWER (default no) is [nosy] messages_to_author: "yes" makes Roundup mail every message back
+# to its author (the nearest it has to Loket's acknowledgement), so that over IMAP both send a
+# mail per request inside the measured window; "no" is Roundup's default.
+#
+# `users` registers one user per address (username and address alike, one shared password), as
+# a helpdesk's staff are after their first mail. Without it every requester is unknown, and the
+# mail gateway registers each on its first mail with a random password hashed by PBKDF2-SHA512
+# at Roundup's default 250,000 rounds: about 160 ms per new requester on this project's
+# machines, most of what Roundup spends on a first mail.
 #
 # The tracker is Roundup's classic template with the sqlite backend, set up as a helpdesk that
 # a new user would try: its address is ADDRESS, its mail goes by SMTP to 127.0.0.1:SMTP_PORT (no
 # TLS, no login), and the mail gateway takes mail from unknown senders (it registers them and
 # opens an issue). Everything else is Roundup's default, so it sends the mail it normally sends
-# (nosy messages; no acknowledgement of a new issue to its author: [nosy] messages_to_author =
-# no). Two changes a new user has to make are made here:
+# (nosy messages; unless ANSWER is yes, nothing to the author of a message). Two changes a new user has to make are made here:
 # - the classic schema ships Anonymous's "Email Access" commented out; the gateway registers an
 #   unknown sender only when Anonymous has it (and "Register", which it has);
 # - roundup-mailgw 2.6.0 passes "host:PORT" to imaplib as a host name, so IMAP on another port
 #   than 143 fails; the tracker's interfaces.py (which Roundup loads for this) passes the port.
 set -euo pipefail
-verb=${1:?usage: $0 venv VENV | tracker VENV TRACKER SMTP_PORT ADDRESS}
+verb=${1:?usage: $0 venv VENV | tracker VENV TRACKER SMTP_PORT ADDRESS [ANSWER] | users VENV TRACKER}
 shift
 case $verb in
 venv)
@@ -29,6 +39,34 @@ venv)
         || { echo "peer-roundup.sh: roundup 2.6.0 did not install into $VENV_DIR" >&2; exit 1; }
     exit 0
     ;;
+users)
+    VENV_DIR=${1:?VENV}
+    TRACKER_DIR=${2:?TRACKER}
+    # The addresses come on stdin, so the script goes by -c.
+    script=$(cat <<'EOF'
+import sys
+import roundup.instance
+from roundup import password
+tr = roundup.instance.open(sys.argv[1])
+db = tr.open('admin')
+try:
+    # One hash for all: the cost measured is the mail gateway's, not setting up.
+    pw = password.Password('known-user-Pw-1', config=db.config)
+    roles = db.config.NEW_EMAIL_USER_ROLES
+    n = 0
+    for line in sys.stdin:
+        addr = line.strip()
+        if addr:
+            db.user.create(username=addr, address=addr, password=pw, roles=roles)
+            n += 1
+    db.commit()
+finally:
+    db.close()
+print('registered %d users' % n)
+EOF
+)
+    exec "$VENV_DIR/bin/python" -c "$script" "$TRACKER_DIR"
+    ;;
 tracker) ;;
 *) echo "peer-roundup.sh: unknown verb $verb" >&2; exit 2 ;;
 esac
@@ -36,6 +74,11 @@ VENV_DIR=${1:?VENV}
 TRACKER_DIR=${2:?TRACKER}
 SMTP_PORT=${3:?SMTP_PORT}
 HELPDESK_ADDRESS=${4:?ADDRESS}
+ANSWER=${5:-no}
+case $ANSWER in
+    yes|no) ;;
+    *) echo "ANSWER must be yes or no: $ANSWER" >&2; exit 2 ;;
+esac
 ADMIN_PASSWORD=admin-Pw-1
 # Only used in links inside mails; nothing listens there.
 TRACKER_WEB=http://127.0.0.1:8080/helpdesk/
@@ -58,6 +101,7 @@ OPTS="$OPTS,mail_port=$SMTP_PORT"              # [mail] port
 OPTS="$OPTS,mail_tls=no"                       # [mail] tls (default no; explicit)
 OPTS="$OPTS,mail_username="                    # [mail] username empty => no SMTP AUTH
 OPTS="$OPTS,mail_local_hostname=localhost"     # [mail] local_hostname: EHLO name, avoids getfqdn()/DNS
+OPTS="$OPTS,nosy_messages_to_author=$ANSWER"   # [nosy] messages_to_author
 "$VENV_DIR/bin/roundup-admin" -i "$TRACKER_DIR" install classic sqlite "$OPTS" </dev/null >/dev/null
 
 # Let unknown senders use the mail gateway: the classic schema gives the
@@ -99,15 +143,16 @@ PYEOF
 "$VENV_DIR/bin/roundup-admin" -i "$TRACKER_DIR" initialise "$ADMIN_PASSWORD" </dev/null
 
 # Sanity checks: config as intended, Anonymous may register via email.
-"$VENV_DIR/bin/python" - "$TRACKER_DIR" "$HELPDESK_ADDRESS" "$SMTP_PORT" <<'EOF'
+"$VENV_DIR/bin/python" - "$TRACKER_DIR" "$HELPDESK_ADDRESS" "$SMTP_PORT" "$ANSWER" <<'EOF'
 import sys
 import roundup.instance
-home, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+home, addr, port, answer = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 tr = roundup.instance.open(home)
 c = tr.config
 assert c['TRACKER_EMAIL'] == addr, c['TRACKER_EMAIL']
 assert c['MAIL_HOST'] == '127.0.0.1' and c['MAIL_PORT'] == port
 assert not c['MAIL_TLS'] and not c['MAIL_USERNAME']
+assert c['MESSAGES_TO_AUTHOR'] == answer, c['MESSAGES_TO_AUTHOR']
 db = tr.open('admin')
 try:
     anon = db.user.lookup('anonymous')
