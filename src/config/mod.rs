@@ -1298,6 +1298,26 @@ authserv_id = "mx.example.test"
         assert_eq!(cfg.domain(), "example.test");
     }
 
+    #[test]
+    fn smtp_connections_default_to_three_and_are_bounded() {
+        assert_eq!(load(MINIMAL).unwrap().smtp.connections, 3);
+        let with = |n: &str| {
+            MINIMAL.replace(
+                "port = 2525\n",
+                &format!("port = 2525\nconnections = {n}\n"),
+            )
+        };
+        assert_eq!(load(&with("1")).unwrap().smtp.connections, 1);
+        for bad in ["0", "17"] {
+            match load(&with(bad)) {
+                Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "smtp.connections"),
+                other => panic!(
+                    "connections = {bad}: expected an error naming smtp.connections: {other:?}"
+                ),
+            }
+        }
+    }
+
     /// Issue 21: a config without `[security]` used to take every From address on trust.
     #[test]
     fn absent_security_section_requires_authentication_and_names_authserv_id() {

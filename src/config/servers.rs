@@ -87,7 +87,20 @@ pub struct Smtp {
     /// Longest wait between two attempts to send one outbox mail.
     #[serde(default = "default_max_backoff", deserialize_with = "de_duration")]
     pub max_backoff: Duration,
+    /// SMTP connections the sender keeps side by side. Each mail waits for the server's
+    /// acceptance (its queue file synced to disk) before the next goes on the same connection;
+    /// a few in parallel answer a burst sooner. One ticket's mails always share one, in order.
+    #[serde(default = "default_smtp_connections")]
+    pub connections: usize,
 }
+
+/// Three: what Microsoft 365 allows one mailbox over SMTP AUTH at a time.
+pub(super) fn default_smtp_connections() -> usize {
+    3
+}
+
+/// At most this many, so a typo cannot open hundreds of connections to the relay.
+pub const MAX_SMTP_CONNECTIONS: usize = 16;
 
 /// How Loket proves who it is to the IMAP or SMTP server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -407,7 +420,12 @@ impl Smtp {
         } else {
             validate_secret("smtp", &self.password, &self.password_file, false)?;
         }
-
+        if !(1..=MAX_SMTP_CONNECTIONS).contains(&self.connections) {
+            return Err(invalid(
+                "smtp.connections",
+                format!("must be between 1 and {MAX_SMTP_CONNECTIONS}"),
+            ));
+        }
         Ok(())
     }
 }

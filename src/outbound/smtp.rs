@@ -1,6 +1,7 @@
-//! The sender task: sends committed outbox mails over one reused SMTP connection, marks each sent
-//! once the server has accepted it, and retries failures with capped exponential backoff. It
-//! renders nothing and decides nothing; a crash between commit and send only delays a mail.
+//! The sender task: sends committed outbox mails over a few reused SMTP connections
+//! (`smtp.connections`; one ticket's mails always on one, in order), marks each sent once the
+//! server has accepted it, and retries failures with capped exponential backoff. It renders
+//! nothing and decides nothing; a crash between commit and send only delays a mail.
 
 use std::path::Path;
 use std::pin::Pin;
@@ -64,7 +65,8 @@ pub struct Session {
     last_used: Instant,
 }
 
-/// How the sender logs in, if at all.
+/// How the sender logs in, if at all. Clones share an OAuth2 token cache.
+#[derive(Clone)]
 enum Auth {
     None,
     Password(Credentials),
@@ -120,6 +122,23 @@ impl Session {
             conn: None,
             last_used: Instant::now(),
         })
+    }
+
+    /// Another session with the same settings and login (one token cache), not yet connected:
+    /// the sender's further connections.
+    fn sibling(&self) -> Session {
+        Session {
+            host: self.host.clone(),
+            port: self.port,
+            mode: self.mode,
+            timeout: self.timeout,
+            hello: self.hello.clone(),
+            auth: self.auth.clone(),
+            starttls: self.starttls.clone(),
+            implicit: self.implicit.clone(),
+            conn: None,
+            last_used: Instant::now(),
+        }
     }
 
     async fn open(&self) -> Result<AsyncSmtpConnection, String> {
@@ -335,10 +354,13 @@ pub fn backoff(attempts: i64, max: Duration) -> Duration {
     Duration::from_secs(1u64 << exp).min(max)
 }
 
-/// Sends what is due until nothing is; returns how many were accepted.
+/// Sends what is due until nothing is; returns how many were accepted. Each round's mails go
+/// out over all `sessions` side by side, a ticket's mails on one session in their order (an
+/// acknowledgement before the notice that followed it), so a burst waits for the slowest
+/// lane rather than for every acceptance in turn.
 pub async fn send_due(
     db: &store::Db,
-    session: &mut Session,
+    sessions: &mut [Session],
     clock: &dyn Clock,
     max_backoff: Duration,
     health: &Health,
@@ -356,64 +378,106 @@ pub async fn send_due(
         if batch.is_empty() {
             return Ok(sent);
         }
-        for mail in batch {
-            // Checked between mails, never during one: a mail the server accepted is always
-            // marked sent before we stop, so a shutdown sends nothing twice.
-            if cancel.is_cancelled() {
-                return Ok(sent);
+        let lanes = lanes(batch, sessions.len());
+        let results =
+            futures::future::join_all(sessions.iter_mut().zip(lanes).map(|(session, lane)| {
+                send_lane(db, session, lane, clock, max_backoff, health, cancel)
+            }))
+            .await;
+        let mut go_on = true;
+        for result in results {
+            let (accepted, more) = result?;
+            sent += accepted;
+            go_on &= more;
+        }
+        if !go_on {
+            return Ok(sent);
+        }
+    }
+}
+
+/// `batch` split into `n` lanes, by ticket (mails without one by their own id), each lane in
+/// the batch's order.
+fn lanes(batch: Vec<store::outbox::Pending>, n: usize) -> Vec<Vec<store::outbox::Pending>> {
+    let n = n.max(1);
+    let mut lanes: Vec<Vec<store::outbox::Pending>> = (0..n).map(|_| Vec::new()).collect();
+    for mail in batch {
+        let key = mail.ticket_id.unwrap_or(mail.id).unsigned_abs();
+        lanes[(key % n as u64) as usize].push(mail);
+    }
+    lanes
+}
+
+/// Sends one lane's mails in order over `session`; returns how many were accepted and whether
+/// the round may go on (not after a temporary failure: the server is likely down).
+async fn send_lane(
+    db: &store::Db,
+    session: &mut Session,
+    lane: Vec<store::outbox::Pending>,
+    clock: &dyn Clock,
+    max_backoff: Duration,
+    health: &Health,
+    cancel: &CancellationToken,
+) -> Result<(usize, bool)> {
+    let mut sent = 0;
+    for mail in lane {
+        // Checked between mails, never during one: a mail the server accepted is always
+        // marked sent before we stop, so a shutdown sends nothing twice.
+        if cancel.is_cancelled() {
+            return Ok((sent, false));
+        }
+        let result = send_one(session, &mail).await;
+        match &result {
+            // A refusal is an answer: the server is there.
+            Ok(()) | Err(Failure::Permanent(_)) => health.smtp_ok(clock.now()),
+            Err(Failure::Temporary(e)) => health.smtp_failed(clock.now(), e),
+        }
+        // Between the server's acceptance and this commit a crash means a duplicate: wait
+        // for the write gate (at most one message of a pipeline batch, which commits early
+        // for us), not for SQLite's busy handler.
+        let _turn = store::turn().await;
+        let failure = match result {
+            Ok(()) => {
+                record_sent(db, &mail, clock, max_backoff, cancel).await?;
+                sent += 1;
+                tracing::info!(outbox = mail.id, message_id = %mail.message_id, rcpt = ?mail.rcpt, "mail sent");
+                continue;
             }
-            let result = send_one(session, &mail).await;
-            match &result {
-                // A refusal is an answer: the server is there.
-                Ok(()) | Err(Failure::Permanent(_)) => health.smtp_ok(clock.now()),
-                Err(Failure::Temporary(e)) => health.smtp_failed(clock.now(), e),
+            Err(failure) => failure,
+        };
+        // Held without an await in between: the other lanes run on this task.
+        let conn = db.lock();
+        match failure {
+            Failure::Permanent(error) => {
+                // Retrying a 5xx only repeats the refusal (and hammers the server): keep the
+                // mail with its error and tell the ticket, so a technician can see why the
+                // requester never got it.
+                let tx = conn.unchecked_transaction()?;
+                store::outbox::mark_dead(&tx, mail.id, &error, clock.now())?;
+                if let Some(ticket) = mail.ticket_id {
+                    store::events::add(
+                        &tx,
+                        Some(ticket),
+                        clock.now(),
+                        "loket",
+                        EventKind::DeliveryFailed,
+                        &format!("{} to {}: {error}", mail.kind, mail.rcpt.join(", ")),
+                    )?;
+                }
+                tx.commit()?;
+                tracing::error!(outbox = mail.id, message_id = %mail.message_id, rcpt = ?mail.rcpt, error, "mail refused permanently, not retried");
             }
-            // Between the server's acceptance and this commit a crash means a duplicate: wait
-            // for the write gate (at most one message of a pipeline batch, which commits early
-            // for us), not for SQLite's busy handler.
-            let _turn = store::turn().await;
-            let failure = match result {
-                Ok(()) => {
-                    record_sent(db, &mail, clock, max_backoff, cancel).await?;
-                    sent += 1;
-                    tracing::info!(outbox = mail.id, message_id = %mail.message_id, rcpt = ?mail.rcpt, "mail sent");
-                    continue;
-                }
-                Err(failure) => failure,
-            };
-            let conn = db.lock();
-            match failure {
-                Failure::Permanent(error) => {
-                    // Retrying a 5xx only repeats the refusal (and hammers the server): keep the
-                    // mail with its error and tell the ticket, so a technician can see why the
-                    // requester never got it.
-                    let tx = conn.unchecked_transaction()?;
-                    store::outbox::mark_dead(&tx, mail.id, &error, clock.now())?;
-                    if let Some(ticket) = mail.ticket_id {
-                        store::events::add(
-                            &tx,
-                            Some(ticket),
-                            clock.now(),
-                            "loket",
-                            EventKind::DeliveryFailed,
-                            &format!("{} to {}: {error}", mail.kind, mail.rcpt.join(", ")),
-                        )?;
-                    }
-                    tx.commit()?;
-                    tracing::error!(outbox = mail.id, message_id = %mail.message_id, rcpt = ?mail.rcpt, error, "mail refused permanently, not retried");
-                }
-                Failure::Temporary(error) => {
-                    let wait = backoff(mail.attempts, max_backoff);
-                    let retry_at =
-                        clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                    store::outbox::mark_failed(&conn, mail.id, &error, retry_at)?;
-                    tracing::warn!(outbox = mail.id, attempts = mail.attempts + 1, retry_in = ?wait, error, "sending failed, will retry");
-                    // The server is likely down: stop this round instead of failing every mail.
-                    return Ok(sent);
-                }
+            Failure::Temporary(error) => {
+                let wait = backoff(mail.attempts, max_backoff);
+                let retry_at = clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                store::outbox::mark_failed(&conn, mail.id, &error, retry_at)?;
+                tracing::warn!(outbox = mail.id, attempts = mail.attempts + 1, retry_in = ?wait, error, "sending failed, will retry");
+                // The server is likely down: stop this lane instead of failing every mail.
+                return Ok((sent, false));
             }
         }
     }
+    Ok((sent, true))
 }
 
 /// Commits "sent" for a mail the server has accepted. Until that commit a later round would
@@ -491,7 +555,11 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<()> {
     let db = store::Db::open(db_path)?;
-    let mut session = Session::new(&cfg)?;
+    let first = Session::new(&cfg)?;
+    let mut sessions: Vec<Session> = (1..cfg.smtp.connections.max(1))
+        .map(|_| first.sibling())
+        .collect();
+    sessions.insert(0, first);
     let idle_check = Duration::from_secs(5);
     // Set while the database refuses the sender's writes: the pause before the next round, so
     // a mail whose refusal or failure cannot be recorded is not sent again at once, over and over.
@@ -499,7 +567,7 @@ pub async fn run(
     loop {
         if let Err(e) = send_due(
             &db,
-            &mut session,
+            &mut sessions,
             clock.as_ref(),
             cfg.smtp.max_backoff,
             &health,
@@ -520,7 +588,7 @@ pub async fn run(
         }
         db_backoff = None;
         if cancel.is_cancelled() {
-            session.close().await;
+            close_all(&mut sessions).await;
             return Ok(());
         }
         let next = {
@@ -535,16 +603,78 @@ pub async fn run(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = cancel.cancelled() => {
-                session.close().await;
+                close_all(&mut sessions).await;
                 return Ok(());
             }
         }
     }
 }
 
+/// QUIT on every open connection, side by side.
+async fn close_all(sessions: &mut [Session]) {
+    futures::future::join_all(sessions.iter_mut().map(Session::close)).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pending(id: i64, ticket: Option<i64>) -> store::outbox::Pending {
+        store::outbox::Pending {
+            id,
+            ticket_id: ticket,
+            message_id: format!("m{id}@example.test"),
+            envelope_from: "helpdesk@example.test".into(),
+            rcpt: vec!["user@example.test".into()],
+            raw: Vec::new(),
+            attempts: 0,
+            kind: "ack".into(),
+        }
+    }
+
+    #[test]
+    fn lanes_keep_a_tickets_mails_together_and_in_order() {
+        // Ticket 7's acknowledgement, then two notices; other tickets and a ticketless digest
+        // between them.
+        let batch = vec![
+            pending(1, Some(7)),
+            pending(2, Some(8)),
+            pending(3, Some(7)),
+            pending(4, None),
+            pending(5, Some(9)),
+            pending(6, Some(7)),
+            pending(7, Some(10)),
+        ];
+        let lanes = lanes(batch, 3);
+        assert_eq!(lanes.len(), 3);
+        let ids = |l: &Vec<store::outbox::Pending>| l.iter().map(|m| m.id).collect::<Vec<_>>();
+        let of_7 = lanes
+            .iter()
+            .find(|l| l.iter().any(|m| m.ticket_id == Some(7)))
+            .unwrap();
+        // All of ticket 7's mails in one lane, in the order they were queued.
+        let sevens: Vec<i64> = of_7
+            .iter()
+            .filter(|m| m.ticket_id == Some(7))
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(sevens, vec![1, 3, 6]);
+        assert_eq!(
+            lanes
+                .iter()
+                .filter(|l| l.iter().any(|m| m.ticket_id == Some(7)))
+                .count(),
+            1
+        );
+        // Every mail exactly once, and more than one lane in use.
+        let mut all: Vec<i64> = lanes.iter().flat_map(ids).collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![1, 2, 3, 4, 5, 6, 7]);
+        assert!(lanes.iter().filter(|l| !l.is_empty()).count() > 1);
+        // One connection: one lane, the batch's order.
+        let one = super::lanes(vec![pending(1, Some(7)), pending(2, Some(8))], 1);
+        assert_eq!(one.iter().map(ids).collect::<Vec<_>>(), vec![vec![1, 2]]);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
