@@ -336,9 +336,13 @@ async fn session(env: &Env, task: &Task) -> Result<()> {
                     _ = cancel.cancelled() => { drop(stop); None }
                 }
             };
+            // Logged before DONE's round trip: the benchmark times a live acknowledgement from
+            // this line (issue 19 item 3).
+            if let Some(Ok(IdleResponse::NewData(_))) = &outcome {
+                tracing::debug!("IDLE: new data");
+            }
             s = idle.done().await.context("ending IDLE")?;
             match outcome {
-                Some(Ok(IdleResponse::NewData(_))) => tracing::debug!("IDLE: new data"),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e).context("waiting in IDLE"),
                 None => {
