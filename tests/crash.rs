@@ -175,8 +175,13 @@ fn repeated_sigkill_loses_and_duplicates_nothing() {
         "one acknowledgement queued per ticket"
     );
     assert_eq!(lost_acks, 0, "every acknowledgement delivered");
+    // A mail the server accepted but Loket had not yet recorded as sent goes again after the
+    // restart: at most one per SMTP connection (the config leaves smtp.connections at its
+    // default) at each kill.
+    let in_flight = kills * loket::config::DEFAULT_SMTP_CONNECTIONS;
     assert!(
-        duplicate_acks <= kills,
-        "at most the mail in flight at each kill is sent twice ({duplicate_acks} duplicates, {kills} kills)"
+        duplicate_acks <= in_flight,
+        "at most the mails in flight at each kill are sent twice ({duplicate_acks} duplicates, {kills} kills, \
+         at most {in_flight} in flight)"
     );
 }

@@ -95,8 +95,10 @@ pub struct Smtp {
 }
 
 /// Three: what Microsoft 365 allows one mailbox over SMTP AUTH at a time.
-pub(super) fn default_smtp_connections() -> usize {
-    3
+pub const DEFAULT_SMTP_CONNECTIONS: usize = 3;
+
+fn default_smtp_connections() -> usize {
+    DEFAULT_SMTP_CONNECTIONS
 }
 
 /// At most this many, so a typo cannot open hundreds of connections to the relay.
