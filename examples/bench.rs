@@ -2226,11 +2226,12 @@ fn relay_down(
         if n == 0 {
             break;
         }
-        // A reply from across a network arrives this much later.
+        // The server's answer, as it left the server ...
+        let at = Instant::now();
+        // ... and, from across a network, at the client this much later.
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
-        let at = Instant::now();
         for &b in &buf[..n] {
             line.push(b);
             if b != b'\n' {
