@@ -11,10 +11,18 @@
 //! - backlog: N realistic messages (requests and replies, some with attachments) preloaded in the
 //!   INBOX, then `loket run` from an empty store until every message is committed and every
 //!   acknowledgement accepted by Postfix; with the peak and steady RSS of the process.
+//! - null: `loket run` against the null helpdesk (fetch in Loket's batches, one
+//!   acknowledgement-sized mail per message over as many connections as Loket's sender, flag
+//!   \Seen, store nothing), in `--rounds` alternating rounds.
+//! - peer (with `--roundup VENV`): Roundup 2.6.0's mail gateway over IMAP against `loket run`,
+//!   each over an INBOX of its own with the same stream, in alternating rounds.
 //! - mda: `loket ingest` once per mail of the stream, one process each (as Postfix's `pipe`
-//!   runs it), then the first half again as duplicates, beside `/bin/true` as the floor.
+//!   runs it), then the first half again as duplicates, beside `/bin/true` as the floor; with
+//!   `--roundup`, `roundup-mailgw` over the same files.
 //! - latency: requests submitted through Postfix at a steady rate while Loket waits in IDLE;
-//!   time from SMTP acceptance to the acknowledgement's arrival in the requester's Maildir.
+//!   time from SMTP acceptance to the acknowledgement's arrival in the requester's Maildir, and
+//!   its legs: the mail stack's way in (to Loket's IDLE wake-up, from its debug log), Loket's
+//!   share (to Postfix's 250 at a timing relay between them) and the way out.
 //! - idle: start-up time and resident memory with 100,000 tickets in the store.
 //! - scale: `loket tickets list` time and the pipeline's ingest rate (in process, the function
 //!   the IMAP task calls) with 0, 100,000 and 1,000,000 tickets already stored.
