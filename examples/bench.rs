@@ -1711,57 +1711,41 @@ fn phase_null(
             .cloned()
             .unwrap_or_default()
     };
-    // Loket's backlog figures belong to the `backlog` phase; the rounds keep theirs apart.
-    let main_backlog = report.backlog.take();
-    for round in 0..args.rounds {
-        let null_first = round % 2 == 0;
-        let mut null: Option<NullRun> = None;
-        let mut loket: Option<Backlog> = None;
-        for null_turn in [null_first, !null_first] {
-            let who = if null_turn { "null" } else { "loket" };
-            let tag = format!("{run}{who}{round}");
-            let address = format!("bench-{who}{round}-{run}@{DOMAIN}");
-            let mails = corpus(n, &tag, &address, CORPUS_USERS, 42);
-            preload_maildir(stack, &address, &mails)?;
-            let top = rt.block_on(max_uid(stack.imap, &address))?;
+    let rounds = alternate(
+        args,
+        stack,
+        rt,
+        work,
+        run,
+        Names {
+            phase: "null",
+            other: "null",
+            loket: "loket",
+        },
+        report,
+        |side, round, report| {
+            let r = rt.block_on(null_helpdesk(stack, &side.address, 100, &ack))?;
             stack.quiesce()?;
-            if null_turn {
-                let r = rt.block_on(null_helpdesk(stack, &address, 100, &ack))?;
-                stack.quiesce()?;
-                log(format!(
-                    "round {}: null helpdesk, {} messages, {} mails accepted in {:.2} s = {:.0}/s",
+            log(format!(
+                "round {}: null helpdesk, {} messages, {} mails accepted in {:.2} s = {:.0}/s",
+                round + 1,
+                r.messages,
+                r.sent,
+                r.secs,
+                r.messages as f64 / r.secs
+            ));
+            if r.messages != n || r.sent != n {
+                report.notes.push(format!(
+                    "null helpdesk, round {}: {} messages fetched and {} mails accepted, not {n}",
                     round + 1,
                     r.messages,
-                    r.sent,
-                    r.secs,
-                    r.messages as f64 / r.secs
+                    r.sent
                 ));
-                if r.messages != n || r.sent != n {
-                    report.notes.push(format!(
-                        "null helpdesk, round {}: {} messages fetched and {} mails accepted, not {n}",
-                        round + 1,
-                        r.messages,
-                        r.sent
-                    ));
-                }
-                null = Some(r);
-            } else {
-                phase_backlog(
-                    args,
-                    stack,
-                    work,
-                    &address,
-                    &mails,
-                    top,
-                    &format!("null-round{}", round + 1),
-                    report,
-                )?;
-                loket = report.backlog.take();
             }
-        }
-        let (Some(null), Some(loket)) = (null, loket) else {
-            bail!("round {}: a run is missing", round + 1);
-        };
+            Ok(r)
+        },
+    )?;
+    for (null_first, null, loket) in rounds {
         report.rounds.push(NullRound {
             null_first,
             null_messages: null.messages,
@@ -1773,8 +1757,78 @@ fn phase_null(
             loket_secs: loket.done,
         });
     }
-    report.backlog = main_backlog;
     Ok(())
+}
+
+/// One side's backlog in a round of [`alternate`]: a mailbox and requesters of its own, the
+/// generated stream preloaded into its INBOX and indexed.
+struct Side {
+    tag: String,
+    address: String,
+}
+
+/// What the rounds of a phase call their sides (in mailboxes, tags and Loket's run tags).
+#[derive(Clone, Copy)]
+struct Names {
+    phase: &'static str,
+    other: &'static str,
+    loket: &'static str,
+}
+
+/// `--rounds` rounds of `loket run` against another contender (`other`), each
+/// over a backlog of its own, alternating which goes first; returns per round whether the
+/// other went first, its result and Loket's backlog figures. Loket's backlog figures of the
+/// `backlog` phase are kept apart from the rounds'.
+#[allow(clippy::too_many_arguments)]
+fn alternate<T>(
+    args: &Args,
+    stack: &Stack,
+    rt: &tokio::runtime::Runtime,
+    work: &Path,
+    run: &str,
+    who: Names,
+    report: &mut Report,
+    mut other: impl FnMut(&Side, usize, &mut Report) -> Result<T>,
+) -> Result<Vec<(bool, T, Backlog)>> {
+    let n = args.messages;
+    let main_backlog = report.backlog.take();
+    let mut rounds = Vec::with_capacity(args.rounds);
+    for round in 0..args.rounds {
+        let other_first = round % 2 == 0;
+        let (mut theirs, mut loket) = (None, None);
+        for other_turn in [other_first, !other_first] {
+            let name = if other_turn { who.other } else { who.loket };
+            let side = Side {
+                tag: format!("{run}{name}{round}"),
+                address: format!("bench-{name}{round}-{run}@{DOMAIN}"),
+            };
+            let mails = corpus(n, &side.tag, &side.address, CORPUS_USERS, 42);
+            preload_maildir(stack, &side.address, &mails)?;
+            let top = rt.block_on(max_uid(stack.imap, &side.address))?;
+            stack.quiesce()?;
+            if other_turn {
+                theirs = Some(other(&side, round, report)?);
+            } else {
+                phase_backlog(
+                    args,
+                    stack,
+                    work,
+                    &side.address,
+                    &mails,
+                    top,
+                    &format!("{}-round{}", who.phase, round + 1),
+                    report,
+                )?;
+                loket = report.backlog.take();
+            }
+        }
+        let (Some(theirs), Some(loket)) = (theirs, loket) else {
+            bail!("{} round {}: a run is missing", who.phase, round + 1);
+        };
+        rounds.push((other_first, theirs, loket));
+    }
+    report.backlog = main_backlog;
+    Ok(rounds)
 }
 
 /// A fresh Roundup classic tracker at `dir` for the helpdesk `address`, its mail going to the
@@ -1876,15 +1930,24 @@ fn roundup_imap(
         );
     }
     stack.quiesce()?;
-    let c = Connection::open(tracker.join("db/db"))?;
-    let count = |sql: &str| -> Result<i64> { Ok(c.query_row(sql, [], |r| r.get(0))?) };
+    let (issues, msgs) = roundup_counts(&tracker)?;
     Ok(PeerRun {
         messages,
-        issues: count("SELECT COUNT(*) FROM _issue")?,
-        msgs: count("SELECT COUNT(*) FROM _msg")?,
+        issues,
+        msgs,
         mails: delivered_to(stack, senders) - before,
         secs,
     })
+}
+
+/// Issues and messages in a Roundup tracker's sqlite database.
+fn roundup_counts(tracker: &Path) -> Result<(i64, i64)> {
+    let c = Connection::open(tracker.join("db/db"))?;
+    let count = |sql: &str| -> Result<i64> { Ok(c.query_row(sql, [], |r| r.get(0))?) };
+    Ok((
+        count("SELECT COUNT(*) FROM _issue")?,
+        count("SELECT COUNT(*) FROM _msg")?,
+    ))
 }
 
 struct PeerRun {
@@ -1908,68 +1971,53 @@ fn phase_peer(
     report: &mut Report,
 ) -> Result<()> {
     let n = args.messages;
-    let main_backlog = report.backlog.take();
-    for round in 0..args.rounds {
-        let roundup_first = round % 2 == 0;
-        let mut peer: Option<PeerRun> = None;
-        let mut loket: Option<Backlog> = None;
-        for roundup_turn in [roundup_first, !roundup_first] {
-            let who = if roundup_turn { "roundup" } else { "loketp" };
-            let tag = format!("{run}{who}{round}");
-            let address = format!("bench-{who}{round}-{run}@{DOMAIN}");
-            let mails = corpus(n, &tag, &address, CORPUS_USERS, 42);
-            preload_maildir(stack, &address, &mails)?;
-            let top = rt.block_on(max_uid(stack.imap, &address))?;
-            stack.quiesce()?;
-            if roundup_turn {
-                log(format!(
-                    "round {}: roundup-mailgw imap over {n} messages",
-                    round + 1
-                ));
-                let r = roundup_imap(
-                    venv,
-                    stack,
-                    work,
-                    &address,
-                    &format!(".{tag}@"),
-                    n,
-                    &tag,
-                    args.roundup_users == "known",
-                )?;
-                log(format!(
-                    "round {}: Roundup, {} issues, {} messages, {} mails in {:.2} s = {:.1}/s",
+    let rounds = alternate(
+        args,
+        stack,
+        rt,
+        work,
+        run,
+        Names {
+            phase: "peer",
+            other: "roundup",
+            loket: "loketp",
+        },
+        report,
+        |side, round, report| {
+            log(format!(
+                "round {}: roundup-mailgw imap over {n} messages",
+                round + 1
+            ));
+            let r = roundup_imap(
+                venv,
+                stack,
+                work,
+                &side.address,
+                &format!(".{}@", side.tag),
+                n,
+                &side.tag,
+                args.roundup_users == "known",
+            )?;
+            log(format!(
+                "round {}: Roundup, {} issues, {} messages, {} mails in {:.2} s = {:.1}/s",
+                round + 1,
+                r.issues,
+                r.msgs,
+                r.mails,
+                r.secs,
+                r.messages as f64 / r.secs
+            ));
+            if r.msgs != n as i64 {
+                report.notes.push(format!(
+                    "Roundup, round {}: {} messages stored, not {n}",
                     round + 1,
-                    r.issues,
-                    r.msgs,
-                    r.mails,
-                    r.secs,
-                    r.messages as f64 / r.secs
+                    r.msgs
                 ));
-                if r.msgs != n as i64 {
-                    report.notes.push(format!(
-                        "Roundup, round {}: {} messages stored, not {n}",
-                        round + 1,
-                        r.msgs
-                    ));
-                }
-                peer = Some(r);
-            } else {
-                phase_backlog(
-                    args,
-                    stack,
-                    work,
-                    &address,
-                    &mails,
-                    top,
-                    &format!("peer-round{}", round + 1),
-                    report,
-                )?;
-                loket = report.backlog.take();
             }
-        }
-        let (Some(peer), Some(loket)) = (peer, loket) else {
-            bail!("peer round {}: a run is missing", round + 1);
-        };
+            Ok(r)
+        },
+    )?;
+    for (roundup_first, peer, loket) in rounds {
         report.peer_rounds.push(PeerRound {
             roundup_first,
             roundup_messages: peer.messages,
@@ -1983,7 +2031,6 @@ fn phase_peer(
             loket_secs: loket.done,
         });
     }
-    report.backlog = main_backlog;
     Ok(())
 }
 
@@ -2914,12 +2961,11 @@ fn peer_roundup_mda(
         files,
     )?;
     stack.quiesce()?;
-    let c = Connection::open(tracker.join("db/db"))?;
-    let count = |sql: &str| -> Result<i64> { Ok(c.query_row(sql, [], |r| r.get(0))?) };
+    let (issues, msgs) = roundup_counts(&tracker)?;
     Ok(PeerMda {
         run,
-        issues: count("SELECT COUNT(*) FROM _issue")?,
-        msgs: count("SELECT COUNT(*) FROM _msg")?,
+        issues,
+        msgs,
         mails: delivered_to(stack, senders) - before,
     })
 }
