@@ -184,6 +184,13 @@ pub fn process_batch(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("starting a transaction")?;
     tx.execute_batch("SAVEPOINT batch")?;
+    // The rate limits only look back this far; what is older leaves their small table here,
+    // once per batch, so that their lookups and inserts stay the size of the window.
+    let memory =
+        chrono::Duration::from_std(env.cfg.helpdesk.rate_memory()).unwrap_or(chrono::Duration::MAX);
+    if let Some(before) = env.clock.now().checked_sub_signed(memory) {
+        store::outbox::forget_recent(&tx, before)?;
+    }
     let mut outcomes = Vec::new();
     let mut failure = None;
     for (raw, source) in items {

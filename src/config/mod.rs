@@ -1105,6 +1105,12 @@ impl Config {
 }
 
 impl Helpdesk {
+    /// How far back the rate limits look: the longest of `ack_rate_window` and
+    /// `loop_quick_reply` (`store::outbox::forget_recent` forgets what is older).
+    pub fn rate_memory(&self) -> Duration {
+        self.ack_rate_window.max(self.loop_quick_reply)
+    }
+
     fn validate(&mut self) -> Result<(), ConfigError> {
         let h = self;
         h.address = h.address.trim().to_ascii_lowercase();

@@ -66,6 +66,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_service",
         include_str!("../../migrations/0010_service.sql"),
     ),
+    (
+        "0011_rate_window",
+        include_str!("../../migrations/0011_rate_window.sql"),
+    ),
+    (
+        "0012_requesters",
+        include_str!("../../migrations/0012_requesters.sql"),
+    ),
 ];
 
 /// How long a statement waits for another writer before SQLITE_BUSY: short waits become
@@ -538,6 +546,74 @@ mod tests {
 
     use super::*;
     use std::path::PathBuf;
+
+    /// Migration 0011 moves the rate limits to a table of their own: what the outbox held
+    /// before is counted there, and the old index over the whole outbox is gone.
+    #[test]
+    fn the_rate_window_migration_keeps_what_was_sent_before() {
+        let conn = memory_at(10);
+        conn.execute_batch(
+            "INSERT INTO outbox (ticket_id, kind, message_id, envelope_from, rcpt, raw, created_at, next_attempt_at) \
+             VALUES (NULL, 'ack', '<a@x>', 'helpdesk@example.test', 'dewi@example.test', x'00', 5000, 5000);",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[10].1).unwrap();
+        let since = from_ms(4000);
+        assert_eq!(
+            outbox::count_recent(&conn, "dewi@example.test", "ack", since).unwrap(),
+            1
+        );
+        let old_index: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'outbox_rate'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old_index, 0);
+    }
+
+    /// Migration 0012 links the tickets stored before it, requester by requester, so that a
+    /// `#status` after the upgrade lists them, and later tickets carry on the chain.
+    #[test]
+    fn the_requesters_migration_links_the_tickets_stored_before() {
+        let conn = memory_at(11);
+        for (id, who) in [(1, "rina"), (2, "budi"), (3, "rina"), (4, "rina")] {
+            conn.execute(
+                "INSERT INTO tickets (id, subject, requester_email, status, level, language, created_at, updated_at) \
+                 VALUES (?1, 's', ?2, 'open', 1, 'id', ?1, ?1)",
+                rusqlite::params![id, format!("{who}@example.test")],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(MIGRATIONS[11].1).unwrap();
+        conn.execute(
+            "INSERT INTO tickets (id, subject, requester_email, status, level, language, created_at, updated_at) \
+             VALUES (5, 's', 'rina@example.test', 'open', 1, 'en', 5, 5)",
+            [],
+        )
+        .unwrap();
+        let ids = |who: &str| -> Vec<i64> {
+            queries::requested_by(&conn, who, from_ms(0), 50)
+                .unwrap()
+                .into_iter()
+                .map(|l| l.ticket.id)
+                .collect()
+        };
+        assert_eq!(ids("rina@example.test"), vec![5, 4, 3, 1]);
+        assert_eq!(ids("budi@example.test"), vec![2]);
+    }
+
+    /// A new in-memory database with the first `n` migrations only.
+    fn memory_at(n: usize) -> Connection {
+        assert_eq!(MIGRATIONS[10].0, "0011_rate_window");
+        assert_eq!(MIGRATIONS[11].0, "0012_requesters");
+        let conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in &MIGRATIONS[..n] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn
+    }
 
     #[test]
     fn migrations_apply_once_and_record_version() {

@@ -128,7 +128,7 @@ pub fn mark_dead(conn: &Connection, id: i64, error: &str, now: DateTime<Utc>) ->
 }
 
 /// How many mails of `kind` went (or wait to go) to `rcpt` since `since`: the rate limiter's
-/// count.
+/// count. `since` must lie within what [`forget_recent`] keeps.
 pub fn count_recent(
     conn: &Connection,
     rcpt: &str,
@@ -137,21 +137,20 @@ pub fn count_recent(
 ) -> Result<i64> {
     Ok(conn
         .prepare_cached(
-            "SELECT COUNT(*) FROM outbox WHERE rcpt = ?1 AND kind = ?2 AND created_at >= ?3",
+            "SELECT COUNT(*) FROM outbox_recent WHERE rcpt = ?1 AND kind = ?2 AND created_at >= ?3",
         )?
         .query_row(params![rcpt, kind, to_ms(since)], |r| r.get(0))?)
 }
 
-/// The tickets whose acknowledgement went to `rcpt` since `since`, newest first (the rate
-/// index answers it).
+/// The tickets whose acknowledgement went to `rcpt` since `since`, newest first.
 pub fn acked_tickets_since(
     conn: &Connection,
     rcpt: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT ticket_id FROM outbox WHERE rcpt = ?1 AND kind = 'ack' AND created_at >= ?2 \
-         AND ticket_id IS NOT NULL ORDER BY id DESC",
+        "SELECT ticket_id FROM outbox_recent WHERE rcpt = ?1 AND kind = 'ack' AND created_at >= ?2 \
+         AND ticket_id IS NOT NULL ORDER BY outbox_id DESC",
     )?;
     let rows = stmt.query_map(params![rcpt, to_ms(since)], |r| r.get::<_, i64>(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -169,10 +168,19 @@ pub fn acked_requests_like(
     Ok(conn
         .prepare_cached(
             "SELECT COUNT(*) FROM messages WHERE kind = 'request' AND direction = 'in' \
-             AND subject = ?3 AND body = ?4 AND ticket_id IN (SELECT ticket_id FROM outbox \
+             AND subject = ?3 AND body = ?4 AND ticket_id IN (SELECT ticket_id FROM outbox_recent \
              WHERE rcpt = ?1 AND kind = 'ack' AND created_at >= ?2)",
         )?
         .query_row(params![rcpt, to_ms(since), subject, text], |r| r.get(0))?)
+}
+
+/// Forgets, for the rate limits, the mails created before `before` (they stay in the outbox):
+/// the pipeline calls it with its longest rate window ([`crate::config::Helpdesk::rate_memory`])
+/// so that the rate lookups read a table the size of that window, not of the whole history.
+pub fn forget_recent(conn: &Connection, before: DateTime<Utc>) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM outbox_recent WHERE created_at < ?1")?
+        .execute([to_ms(before)])?)
 }
 
 /// (waiting, sent) counts; refused mails count as neither.
@@ -183,4 +191,52 @@ pub fn depth(conn: &Connection) -> Result<(i64, i64)> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn ack(conn: &Connection, rcpt: &str, ticket: i64, now: DateTime<Utc>) -> i64 {
+        enqueue(
+            conn,
+            &NewMail {
+                ticket_id: Some(ticket),
+                kind: "ack",
+                message_id: &format!("<ack.{ticket}@loket.test>"),
+                envelope_from: "helpdesk@example.test",
+                rcpt,
+                raw: b"Subject: ack\r\n\r\nx\r\n",
+                now,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_rate_counts_see_the_window_and_forgetting_leaves_the_outbox_whole() {
+        let conn = crate::store::memory();
+        // The tickets the acknowledgements name are beside the point here.
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 4, 8, 0, 0).unwrap();
+        let min = chrono::Duration::minutes;
+        ack(&conn, "dewi@example.test", 1, t0);
+        ack(&conn, "dewi@example.test", 2, t0 + min(30));
+        ack(&conn, "budi@example.test", 3, t0 + min(40));
+        ack(&conn, "dewi@example.test", 4, t0 + min(120));
+        let dewi = "dewi@example.test";
+        assert_eq!(count_recent(&conn, dewi, "ack", t0 + min(60)).unwrap(), 1);
+        assert_eq!(count_recent(&conn, dewi, "ack", t0).unwrap(), 3);
+        assert_eq!(count_recent(&conn, dewi, "status_answer", t0).unwrap(), 0);
+        assert_eq!(acked_tickets_since(&conn, dewi, t0).unwrap(), vec![4, 2, 1]);
+        // Forgetting what is older than an hour before the last mail: ticket 1's ack only.
+        assert_eq!(forget_recent(&conn, t0 + min(60)).unwrap(), 3);
+        assert_eq!(count_recent(&conn, dewi, "ack", t0 + min(60)).unwrap(), 1);
+        assert_eq!(acked_tickets_since(&conn, dewi, t0).unwrap(), vec![4]);
+        let kept: i64 = conn
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 4, "the outbox itself keeps every mail");
+    }
 }

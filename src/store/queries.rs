@@ -130,20 +130,44 @@ pub fn active(conn: &Connection) -> Result<Vec<Listed>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// `requester`'s tickets created since `since`, newest first, at most `limit`.
+/// `requester`'s tickets created since `since`, newest first, at most `limit`: walked back
+/// from their latest ticket along each ticket's `requester_prev` (migration 0012), a primary
+/// key lookup per ticket however large the store.
 pub fn requested_by(
     conn: &Connection,
     requester: &str,
     since: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Listed>> {
+    let mut latest = conn.prepare_cached("SELECT last_ticket FROM requesters WHERE email = ?1")?;
+    let mut next: Option<i64> = latest.query_row([requester], |r| r.get(0)).optional()?;
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {} FROM tickets WHERE requester_email = ?1 AND created_at >= ?2 \
-         ORDER BY created_at DESC, id DESC LIMIT ?3",
+        "SELECT {}, requester_prev FROM tickets WHERE id = ?1",
         listed_columns()
     ))?;
-    let rows = stmt.query_map(params![requester, to_ms(since), limit], listed)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let prev_at = sla_at() + 3;
+    let since = to_ms(since);
+    let mut out = Vec::new();
+    while let Some(id) = next {
+        if out.len() as i64 >= limit {
+            break;
+        }
+        let Some((l, prev)) = stmt
+            .query_row([id], |r| {
+                Ok((listed(r)?, r.get::<_, Option<i64>>(prev_at)?))
+            })
+            .optional()?
+        else {
+            break;
+        };
+        // Ids grow with time: everything further back is older still.
+        if to_ms(l.ticket.created_at) < since {
+            break;
+        }
+        out.push(l);
+        next = prev;
+    }
+    Ok(out)
 }
 
 /// One ticket with its clock.
@@ -161,8 +185,8 @@ pub fn one(conn: &Connection, id: i64) -> Result<Option<Listed>> {
 pub fn requester_language(conn: &Connection, requester: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached(
-            "SELECT language FROM tickets WHERE requester_email = ?1 \
-             ORDER BY created_at DESC LIMIT 1",
+            "SELECT t.language FROM requesters AS r JOIN tickets AS t ON t.id = r.last_ticket \
+             WHERE r.email = ?1",
         )?
         .query_row([requester], |r| r.get(0))
         .optional()?)
@@ -219,6 +243,55 @@ mod tests {
             requested_by(&conn, "rina@example.test", now + day, 50)
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    /// The walk back along `requester_prev` stops at the window and at the limit, skips
+    /// nobody's tickets but the requester's, and the latest ticket gives the language.
+    #[test]
+    fn a_requesters_list_is_their_newest_tickets_in_the_window() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let t0 = fixtures::new_ticket().now;
+        let day = chrono::Duration::days(1);
+        let add = |requester, language, at| {
+            insert(
+                &conn,
+                &NewTicket {
+                    requester_email: requester,
+                    language,
+                    now: at,
+                    ..fixtures::new_ticket()
+                },
+            )
+            .unwrap()
+        };
+        let old = add("rina@example.test", "id", t0);
+        let a = add("rina@example.test", "id", t0 + day * 100);
+        add("budi@example.test", "id", t0 + day * 101);
+        let b = add("rina@example.test", "en", t0 + day * 102);
+        let ids = |l: Vec<Listed>| l.into_iter().map(|l| l.ticket.id).collect::<Vec<_>>();
+        let rina = "rina@example.test";
+        assert_eq!(
+            ids(requested_by(&conn, rina, t0 + day * 10, 50).unwrap()),
+            vec![b, a]
+        );
+        assert_eq!(
+            ids(requested_by(&conn, rina, t0, 50).unwrap()),
+            vec![b, a, old]
+        );
+        assert_eq!(ids(requested_by(&conn, rina, t0, 1).unwrap()), vec![b]);
+        assert!(
+            requested_by(&conn, "nobody@example.test", t0, 50)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            requester_language(&conn, rina).unwrap().as_deref(),
+            Some("en")
+        );
+        assert_eq!(
+            requester_language(&conn, "nobody@example.test").unwrap(),
+            None
         );
     }
 }
