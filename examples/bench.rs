@@ -147,6 +147,13 @@ struct Args {
     /// tickets take about a minute to seed). The seeding column then says "kept".
     #[arg(long)]
     scale_seeds: Option<PathBuf>,
+    /// Scale phase: one more ingest at each point, on a copy of the store, with SQLite's
+    /// automatic checkpoints off, then the WAL's frames counted by the table or index their
+    /// page belongs to (`dbstat`): which B-trees a message's commit writes. Untimed; the timed
+    /// run after it reads a store that the extra copy pushed out of the page cache, so take
+    /// timed figures from a run without it.
+    #[arg(long)]
+    scale_wal_tables: bool,
 }
 
 impl Args {
@@ -1195,6 +1202,9 @@ struct Scale {
     cpu_ms: f64,
     written_kib: f64,
     rate_single: f64,
+    /// With `--scale-wal-tables`: (table or index, WAL frames, distinct pages), most frames
+    /// first.
+    wal_tables: Vec<(String, u64, u64)>,
 }
 
 /// What a timed in-process ingest measured.
@@ -1202,6 +1212,7 @@ struct Ingest {
     rate: f64,
     cpu_ms: f64,
     written_kib: f64,
+    wal_tables: Vec<(String, u64, u64)>,
 }
 
 /// Bytes this process has handed to write(2) and friends so far (`wchar` of /proc/self/io):
@@ -2490,6 +2501,16 @@ fn seed(db: &Path, n: usize) -> Result<f64> {
     conn.execute_batch(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -400000;",
     )?;
+    // The rate limits' table (migration 0011) keeps the mail of the rate windows only, and every
+    // seeded mail is older: its trigger would add a row per seeded mail only for the pipeline
+    // to delete them all, leaving the store with 36,735 free pages (147 MB at 1,000,000
+    // tickets) that later inserts would allocate from. It is off while the seed writes.
+    let rate_trigger: String = conn.query_row(
+        "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = 'outbox_recent_insert'",
+        [],
+        |r| r.get(0),
+    )?;
+    conn.execute_batch("DROP TRIGGER outbox_recent_insert")?;
     let tx = conn.transaction()?;
     {
         let mut ticket = tx.prepare(
@@ -2604,9 +2625,7 @@ fn seed(db: &Path, n: usize) -> Result<f64> {
     // Into the search index, as the pipeline would have put them.
     loket::store::search::index_pending(&tx)?;
     tx.commit()?;
-    // The pipeline keeps only the rate windows' mail in the rate limits' table (an hour by
-    // default); every seeded mail is older.
-    loket::store::outbox::forget_recent(&conn, chrono::Utc::now() - chrono::Duration::hours(1))?;
+    conn.execute_batch(&rate_trigger)?;
     // Filling the index in one statement leaves FTS5 halfway through merging its segments (at
     // 1,000,000 tickets, four of 16 MiB each into one); its incremental merging would then do that
     // work a few pages at a time inside the timed ingest, which is the seed's debt, not what
@@ -2631,7 +2650,7 @@ fn seed(db: &Path, n: usize) -> Result<f64> {
 }
 
 /// What [`seed`] writes, as a number: a change to it makes [`kept_seed`] seed again.
-const SEED_FORMAT: u32 = 3;
+const SEED_FORMAT: u32 = 4;
 
 /// `db` as a copy of the store of `n` seeded tickets kept in `dir`, seeded there first if it is
 /// not yet. Returns the seconds seeding took, or NaN when the kept store was copied. The file
@@ -2724,6 +2743,7 @@ fn ingest(
     mails: &[Mail],
     single: bool,
     by_count: bool,
+    wal_tables: bool,
 ) -> Result<Ingest> {
     let cfg = loket::config::Config::load(config)?;
     let env = loket::daemon::env(cfg)?;
@@ -2733,6 +2753,10 @@ fn ingest(
         uid_validity: 1,
         uid: i as u32 + 1,
     };
+    if wal_tables {
+        // Every frame the ingest writes stays in the WAL to be counted.
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA wal_autocheckpoint = 0;")?;
+    }
     let me = std::process::id();
     let (cpu0, written0) = (process_cpu_secs(me), written_bytes());
     let start = Instant::now();
@@ -2766,6 +2790,11 @@ fn ingest(
             done += batch.outcomes.len();
         }
     }
+    let tables = if wal_tables {
+        wal_frames_by_table(&conn, db)?
+    } else {
+        Vec::new()
+    };
     // Whatever the WAL still holds is written to the database file inside the timed window, so
     // no part of the work is left for after the clock stops.
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
@@ -2779,7 +2808,82 @@ fn ingest(
         written_kib: written0
             .zip(written_bytes())
             .map_or(f64::NAN, |(a, b)| (b - a) as f64 / 1024.0 / n),
+        wal_tables: tables,
     })
+}
+
+/// The frames of `db`'s WAL by the table or index their page belongs to: (name, frames,
+/// distinct pages), most frames first. A page written by several commits is in several frames;
+/// pages SQLite's `dbstat` does not place (freed ones) count as "(free)".
+/// `--scale-wal-tables`: WAL frames per message by table or index, one column per scale point,
+/// the tables in the order of the last point's frames.
+fn render_wal_tables(points: &[Scale]) -> String {
+    let mut s = String::from(
+        "WAL frames (database pages written by the commits) per message, by the table or index the \
+         page belongs to (`--scale-wal-tables`: an untimed ingest of the same messages on a copy \
+         of each store, automatic checkpoints off):\n\n| table or index |",
+    );
+    for p in points {
+        s.push_str(&format!(" {} tickets |", p.tickets));
+    }
+    s.push_str("\n| --- |");
+    s.push_str(&" ---: |".repeat(points.len()));
+    s.push('\n');
+    let order: Vec<&String> = points
+        .last()
+        .map(|p| p.wal_tables.iter().map(|t| &t.0).collect())
+        .unwrap_or_default();
+    let per_message = |p: &Scale, name: Option<&String>| -> f64 {
+        let frames: u64 = p
+            .wal_tables
+            .iter()
+            .filter(|t| name.is_none_or(|n| &t.0 == n))
+            .map(|t| t.1)
+            .sum();
+        frames as f64 / p.ingested.max(1) as f64
+    };
+    for name in order {
+        if points.iter().all(|p| per_message(p, Some(name)) < 0.05) {
+            continue;
+        }
+        s.push_str(&format!("| {name} |"));
+        for p in points {
+            s.push_str(&format!(" {:.2} |", per_message(p, Some(name))));
+        }
+        s.push('\n');
+    }
+    s.push_str("| **all** |");
+    for p in points {
+        s.push_str(&format!(" **{:.2}** |", per_message(p, None)));
+    }
+    s.push_str("\n\n");
+    s
+}
+
+fn wal_frames_by_table(conn: &Connection, db: &Path) -> Result<Vec<(String, u64, u64)>> {
+    let page_size: usize = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let wal = fs::read(format!("{}-wal", db.display())).context("reading the WAL")?;
+    // A 32-byte WAL header, then frames: a 24-byte header (the page number first, big-endian)
+    // and the page.
+    let mut frames: HashMap<u32, u64> = HashMap::new();
+    for frame in wal.get(32..).unwrap_or(&[]).chunks_exact(24 + page_size) {
+        let page = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+        *frames.entry(page).or_default() += 1;
+    }
+    let mut stmt = conn.prepare("SELECT pageno, name FROM dbstat")?;
+    let owner: HashMap<u32, String> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut by: HashMap<String, (u64, u64)> = HashMap::new();
+    for (page, n) in frames {
+        let name = owner.get(&page).cloned().unwrap_or_else(|| "(free)".into());
+        let e = by.entry(name).or_default();
+        e.0 += n;
+        e.1 += 1;
+    }
+    let mut out: Vec<(String, u64, u64)> = by.into_iter().map(|(k, (f, d))| (k, f, d)).collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
 }
 
 /// `sync`: dirty pages written back before a timed run (a failure only makes it noisier).
@@ -2838,7 +2942,7 @@ fn phase_scale(
         let rate_single = if args.commit_by_count {
             f64::NAN
         } else {
-            ingest(&copy, &config, &mails, true, false)?.rate
+            ingest(&copy, &config, &mails, true, false, false)?.rate
         };
         for f in [
             copy.clone(),
@@ -2848,7 +2952,19 @@ fn phase_scale(
             fs::remove_file(f).ok();
         }
         flush_page_cache();
-        let batched = ingest(&db, &config, &mails, false, args.commit_by_count)?;
+        let wal_tables = if args.scale_wal_tables {
+            let copy = work.join(format!("scale-{n}-wal.db"));
+            fs::copy(&db, &copy)?;
+            let counted = ingest(&copy, &config, &mails, false, args.commit_by_count, true)?;
+            for f in ["", "-wal", "-shm"] {
+                fs::remove_file(format!("{}{f}", copy.display())).ok();
+            }
+            flush_page_cache();
+            counted.wal_tables
+        } else {
+            Vec::new()
+        };
+        let batched = ingest(&db, &config, &mails, false, args.commit_by_count, false)?;
         let s = Scale {
             tickets: n,
             seed_secs,
@@ -2863,6 +2979,7 @@ fn phase_scale(
             cpu_ms: batched.cpu_ms,
             written_kib: batched.written_kib,
             rate_single,
+            wal_tables,
         };
         log(format!(
             "scale {n}: tickets list {:.1} ms, ingest {:.0} messages/s ({:.2} ms CPU, {:.0} KiB written per message; one transaction per message: {:.0}/s), {:.0} bytes per ticket",
@@ -3494,6 +3611,9 @@ fn render(args: &Args, r: &Report, started: &str, load_before: &str, load_after:
             ));
         }
         s.push('\n');
+        if r.scale.iter().any(|x| !x.wal_tables.is_empty()) {
+            s.push_str(&render_wal_tables(&r.scale));
+        }
     }
     for n in &r.notes {
         s.push_str(&format!("**Note**: {n}\n\n"));
