@@ -28,9 +28,14 @@ END;
 -- the configured windows are not known here (an hour and a minute by default), and the first
 -- batch of mail after the upgrade forgets what is older than they are. Not all of the outbox,
 -- so that this first batch does not delete the whole history's rows while holding the write
--- lock; a window longer than seven days counts from the upgrade on.
+-- lock; a window longer than seven days counts from the upgrade on. The old index finds the
+-- rows: `created_at` comes after the mail itself in an outbox row, so reading it from the
+-- table would read every mail ever sent.
 INSERT INTO outbox_recent (outbox_id, ticket_id, kind, rcpt, created_at)
-    SELECT id, ticket_id, kind, rcpt, created_at FROM outbox
-    WHERE created_at >= (SELECT MAX(created_at) FROM outbox) - 7 * 86400000;
+    SELECT o.id, o.ticket_id, o.kind, o.rcpt, r.created_at
+    FROM (SELECT id, created_at FROM outbox INDEXED BY outbox_rate
+          WHERE created_at >= (SELECT created_at FROM outbox ORDER BY id DESC LIMIT 1)
+                              - 7 * 86400000) AS r
+    JOIN outbox AS o ON o.id = r.id;
 
 DROP INDEX outbox_rate;

