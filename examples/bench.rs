@@ -142,9 +142,10 @@ struct Args {
     /// --scale-messages 500 --commit-by-count --stack DIR`.
     #[arg(long)]
     commit_by_count: bool,
-    /// Scale phase: keep each seeded store in this folder (one per ticket count and schema
-    /// version) and start later runs from a copy of it instead of seeding again (1,000,000
-    /// tickets take about a minute to seed). The seeding column then says "kept".
+    /// Scale phase: keep each seeded store in this folder (one per ticket count, schema
+    /// version, seed format and day) and start later runs from a copy of it instead of seeding
+    /// again (1,000,000 tickets take about a minute to seed, 5 GB). The seeding column then
+    /// says "kept".
     #[arg(long)]
     scale_seeds: Option<PathBuf>,
     /// Scale phase: one more ingest at each point, on a copy of the store, with SQLite's
