@@ -314,6 +314,13 @@ fn db_size(db: &Path) -> u64 {
     file_size(db) + file_size(&wal)
 }
 
+/// Removes a store and its WAL and shared-memory files (each may be missing).
+fn remove_store(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        fs::remove_file(format!("{}{suffix}", db.display())).ok();
+    }
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1024.0 / 1024.0)
 }
@@ -2675,7 +2682,7 @@ fn kept_seed(dir: &Path, db: &Path, n: usize) -> Result<f64> {
     let mut secs = f64::NAN;
     if !kept.exists() {
         let part = dir.join(format!("seed-{n}.part"));
-        fs::remove_file(&part).ok();
+        remove_store(&part);
         secs = seed(&part, n)?;
         // One file: whatever the WAL holds goes into it before it is kept.
         loket::store::open(&part)?.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
@@ -2954,21 +2961,13 @@ fn phase_scale(
         } else {
             ingest(&copy, &config, &mails, true, false, false)?.rate
         };
-        for f in [
-            copy.clone(),
-            PathBuf::from(format!("{}-wal", copy.display())),
-            PathBuf::from(format!("{}-shm", copy.display())),
-        ] {
-            fs::remove_file(f).ok();
-        }
+        remove_store(&copy);
         flush_page_cache();
         let wal_tables = if args.scale_wal_tables {
             let copy = work.join(format!("scale-{n}-wal.db"));
             fs::copy(&db, &copy)?;
             let counted = ingest(&copy, &config, &mails, false, args.commit_by_count, true)?;
-            for f in ["", "-wal", "-shm"] {
-                fs::remove_file(format!("{}{f}", copy.display())).ok();
-            }
+            remove_store(&copy);
             flush_page_cache();
             counted.wal_tables
         } else {
@@ -2996,9 +2995,7 @@ fn phase_scale(
             s.list_ms, s.rate, s.cpu_ms, s.written_kib, s.rate_single, s.bytes_per_ticket
         ));
         report.scale.push(s);
-        fs::remove_file(&db).ok();
-        fs::remove_file(format!("{}-wal", db.display())).ok();
-        fs::remove_file(format!("{}-shm", db.display())).ok();
+        remove_store(&db);
     }
     Ok(())
 }
