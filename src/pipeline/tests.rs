@@ -446,6 +446,15 @@ fn batch_failing_on_its_first_message_keeps_nothing() {
     assert!(batch.failure.is_some());
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM messages"), 0);
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), 0);
+    // A batch of one runs without a savepoint and is rolled back whole: the connection is out
+    // of its transaction, and the same message goes in once the fault is gone.
+    assert!(conn.is_autocommit());
+    conn.execute_batch("DROP TRIGGER poison").unwrap();
+    let batch = process_batch(&mut conn, &env, &items, &|_| false).unwrap();
+    assert!(matches!(
+        batch.outcomes.as_slice(),
+        [Outcome::Created { ticket: 1, .. }]
+    ));
 }
 
 #[test]
