@@ -13,8 +13,8 @@ struct Found {
 /// prefix in any case, `-`, one to eighteen ASCII digits, any whitespace, `]`.
 ///
 /// Matched by hand rather than by a regex: compiling `(?i)\[\s*HD-([0-9]{1,18})\s*\]` cost
-/// every `loket ingest` about 0.4 M instructions and, worse on a virtual machine, some 125 page
-/// faults for the automaton's tables, about half a millisecond of a 6 ms run. Whitespace is
+/// every `loket ingest` about 0.5 M instructions and, worse on a virtual machine, about 105
+/// page faults for the automaton's tables: half a millisecond of a 6 ms run (BENCHMARKS.md). Whitespace is
 /// Unicode's (`char::is_whitespace`, as the regex's `\s`); digits are ASCII only, so a number in
 /// other digits is never read as a ticket; the prefix, ASCII by config, matches in ASCII case.
 fn tag_at(text: &str, start: usize, prefix: &str) -> Option<Found> {
