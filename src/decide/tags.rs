@@ -104,14 +104,19 @@ mod tests {
 
     #[test]
     fn a_tag_is_found_wherever_it_stands_and_in_any_case() {
-        assert_eq!(tag_in_subject("Re: [HD-42] Printer", "HD"), Some(42));
-        assert_eq!(tag_in_subject("AW: Printer [ hd-7 ]", "HD"), Some(7));
-        assert_eq!(tag_in_subject("[\u{a0}HD-9\t]", "HD"), Some(9));
-        assert_eq!(tag_in_subject("[HD-] [HD-x] [XHD-1] HD-3", "HD"), None);
-        // Nineteen digits are no ticket number; other digits are not read as ASCII ones.
-        assert_eq!(tag_in_subject("[HD-1234567890123456789]", "HD"), None);
-        assert_eq!(tag_in_subject("[HD-\u{0664}\u{0662}]", "HD"), None);
-        assert_eq!(tag_in_subject("[[HD-5]", "HD"), Some(5));
+        for s in [
+            "[HD-42] Printer rusak",
+            "Re: [HD-42] Printer rusak",
+            "RE: RE: [HD-42] Printer rusak",
+            "AW: [hd-42] Printer",
+            "TR: Balas: [HD-42]",
+            "Fwd: Printer rusak [HD-42]",
+            "Balas: [ HD-42 ] x",
+            "[\u{a0}HD-42\t]",
+            "[[HD-42]",
+        ] {
+            assert_eq!(tag_in_subject(s, "HD"), Some(42), "{s}");
+        }
         assert_eq!(
             tags_in("[HD-1] [HD-2][HD-3] [HD-4]", "HD", 3),
             vec![1, 2, 3]
@@ -119,20 +124,89 @@ mod tests {
     }
 
     #[test]
-    fn stripping_repeats_until_no_tag_is_left() {
-        assert_eq!(strip_tags("[[HD-1]HD-2] Printer", "HD"), "Printer");
+    fn other_prefixes_and_malformed_tags_do_not_match() {
+        for s in [
+            "[HDX-42] a",
+            "[XHD-42]",
+            "HD-42 without brackets",
+            "[HD-] x",
+            "[HD-abc]",
+            "",
+            // Nineteen digits are no ticket number; other digits are not read as ASCII ones.
+            "[HD-1234567890123456789]",
+            "[HD-\u{0664}\u{0662}]",
+        ] {
+            assert_eq!(tag_in_subject(s, "HD"), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn tagged_subject_never_doubles_the_tag() {
         assert_eq!(
-            strip_tags("Re: [HD-42]  Printer  [HD-42]", "HD"),
-            "Re: Printer"
+            tagged_subject("HD", 7, "Printer rusak", "-"),
+            "[HD-7] Printer rusak"
         );
         assert_eq!(
-            tagged_subject("HD", 43, "Re: [HD-42] Printer", "-"),
-            "[HD-43] Re: Printer"
+            tagged_subject("HD", 7, "[HD-7] Printer rusak", "-"),
+            "[HD-7] Printer rusak"
         );
         assert_eq!(
-            tagged_subject("HD", 1, "[HD-2]", "(tanpa subjek)"),
-            "[HD-1] (tanpa subjek)"
+            tagged_subject("HD", 8, "Re: [HD-7]  Printer  [HD-7]", "-"),
+            "[HD-8] Re: Printer"
         );
+        assert_eq!(
+            tagged_subject("HD", 9, "[HD-2]", "(tanpa subjek)"),
+            "[HD-9] (tanpa subjek)"
+        );
+    }
+
+    #[test]
+    fn stripping_a_tag_cannot_assemble_another() {
+        assert_eq!(strip_tags("[[HD-1]HD-2] x", "HD"), "x");
+        assert_eq!(tagged_subject("HD", 9, "[[HD-1]HD-2] x", "-"), "[HD-9] x");
+    }
+
+    /// Whether `s` literally holds `[PREFIX-n]` (any case, spaces inside the brackets, leading
+    /// zeros): the independent check of what `tag_in_subject` may return.
+    fn literally_tagged(s: &str, n: i64) -> bool {
+        let lower = s.to_lowercase();
+        let mut from = 0;
+        while let Some(i) = lower[from..].find("hd-") {
+            let at = from + i;
+            from = at + 3;
+            let before = lower[..at].trim_end();
+            let digits: String = lower[at + 3..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let after = lower[at + 3 + digits.len()..].trim_start();
+            let value = digits.trim_start_matches('0');
+            let value = if value.is_empty() && !digits.is_empty() {
+                "0"
+            } else {
+                value
+            };
+            if before.ends_with('[') && after.starts_with(']') && value == n.to_string() {
+                return true;
+            }
+        }
+        false
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Random text never panics, and a tag is found only where one is written.
+        #[test]
+        fn random_subjects_yield_only_tags_that_are_there(
+            s in "(\\PC|\\[|\\]|HD-|hd-|Hd-|[0-9]|0| |\\t){0,60}",
+        ) {
+            if let Some(n) = tag_in_subject(&s, "HD") {
+                proptest::prop_assert!(literally_tagged(&s, n), "{:?} -> {}", s, n);
+            }
+            let stripped = strip_tags(&s, "HD");
+            proptest::prop_assert_eq!(tag_in_subject(&stripped, "HD"), None, "{:?} -> {:?}", s, stripped);
+        }
     }
 
     /// The hand matcher against the regex it replaced, on many subjects made of the pieces that
