@@ -51,6 +51,11 @@ pub fn renderer() -> std::sync::Arc<crate::outbound::render::Renderer> {
     }))
 }
 
+/// The one number `sql` selects (a `COUNT(*)`), panicking with the statement if it fails.
+pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+}
+
 /// An environment of `cfg`, the built-in templates and `clock`.
 pub fn env(cfg: Config, clock: std::sync::Arc<dyn crate::clock::Clock>) -> crate::env::Env {
     crate::env::Env {

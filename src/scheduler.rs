@@ -143,6 +143,7 @@ pub async fn run(
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::fixtures::count;
 
     fn env(clock: Arc<ManualClock>) -> Env {
         let extra = format!(
@@ -184,10 +185,6 @@ enabled = false
             "#resolve",
         );
         (env, conn)
-    }
-
-    fn count(conn: &Connection, sql: &str) -> i64 {
-        conn.query_row(sql, [], |r| r.get(0)).expect(sql)
     }
 
     #[test]

@@ -378,6 +378,7 @@ fn requester(
 #[cfg(test)]
 mod tests {
     use crate::fixtures;
+    use crate::fixtures::count;
     use crate::pipeline::Outcome;
     use rusqlite::Connection;
 
@@ -428,10 +429,6 @@ category = "network"
             msg.subject().unwrap_or(""),
             msg.body_text(0).unwrap_or_default()
         )
-    }
-
-    fn count(conn: &Connection, sql: &str) -> i64 {
-        conn.query_row(sql, [], |r| r.get(0)).expect(sql)
     }
 
     #[test]

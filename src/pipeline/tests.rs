@@ -1,6 +1,7 @@
 //! The pipeline as a whole, through `process`, `process_batch` and `release`. `[limits]`: what happens to a message past each limit. Nothing is dropped silently:
 //! a whole message goes to quarantine with its bytes, a part of one is listed on the ticket.
 use super::*;
+use crate::fixtures::count;
 use crate::outbound;
 
 fn env(limits: &str) -> Env {
@@ -12,10 +13,6 @@ fn env(limits: &str) -> Env {
     )
     .expect("config");
     crate::fixtures::env(cfg, crate::fixtures::clock_at("2026-11-23T02:00:00Z"))
-}
-
-fn count(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
 fn quarantined_raw(conn: &Connection) -> Vec<u8> {

@@ -139,10 +139,7 @@ mod tests {
     #[test]
     fn a_failed_job_writes_nothing_and_a_good_one_commits() {
         let mut conn = crate::store::open_in_memory().expect("store");
-        let count = |c: &Connection| -> i64 {
-            c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-                .expect("count")
-        };
+        let count = |c: &Connection| crate::fixtures::count(c, "SELECT COUNT(*) FROM events");
         let add = |tx: &Transaction<'_>| {
             tx.execute(
                 "INSERT INTO events (ticket_id, at, actor, kind, detail) VALUES (NULL, 0, 'x', 'note', '')",

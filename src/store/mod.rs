@@ -462,9 +462,7 @@ mod tests {
             "the WAL reached {largest} bytes"
         );
         let conn = super::open(&path).unwrap();
-        let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM raw_messages", [], |r| r.get(0))
-            .unwrap();
+        let n = crate::fixtures::count(&conn, "SELECT COUNT(*) FROM raw_messages");
         assert_eq!(n, 40, "every delivery is kept");
     }
 
@@ -506,13 +504,10 @@ mod tests {
         let rw = super::open(&path).unwrap();
         super::ensure_writable(&rw, &path).unwrap();
         // The probe leaves nothing behind.
-        let probes: i64 = rw
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'loket_write_probe'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let probes = crate::fixtures::count(
+            &rw,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'loket_write_probe'",
+        );
         assert_eq!(probes, 0);
     }
 
@@ -575,13 +570,10 @@ mod tests {
         // The first is more than seven days older than the newest.
         assert_eq!(count(0).unwrap(), 2);
         assert_eq!(count(3 * day).unwrap(), 1);
-        let old_index: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'outbox_rate'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let old_index = crate::fixtures::count(
+            &conn,
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'outbox_rate'",
+        );
         assert_eq!(old_index, 0);
     }
 
@@ -658,10 +650,7 @@ mod tests {
         // Opening again keeps the data and changes nothing.
         drop(conn);
         let conn = open(&db).unwrap();
-        let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(crate::fixtures::count(&conn, "SELECT COUNT(*) FROM t"), 1);
         assert_eq!(mode(&db), 0o600);
     }
 

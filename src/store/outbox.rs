@@ -234,9 +234,7 @@ mod tests {
         assert_eq!(forget_recent(&conn, t0 + min(60)).unwrap(), 3);
         assert_eq!(count_recent(&conn, dewi, "ack", t0 + min(60)).unwrap(), 1);
         assert_eq!(acked_tickets_since(&conn, dewi, t0).unwrap(), vec![4]);
-        let kept: i64 = conn
-            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
-            .unwrap();
+        let kept = crate::fixtures::count(&conn, "SELECT COUNT(*) FROM outbox");
         assert_eq!(kept, 4, "the outbox itself keeps every mail");
     }
 }

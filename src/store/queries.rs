@@ -145,7 +145,6 @@ pub fn requested_by(
         "SELECT {}, requester_prev FROM tickets WHERE id = ?1",
         listed_columns()
     ))?;
-    let prev_at = sla_at() + 3;
     let since = to_ms(since);
     let mut out = Vec::new();
     while let Some(id) = next {
@@ -154,7 +153,7 @@ pub fn requested_by(
         }
         let Some((l, prev)) = stmt
             .query_row([id], |r| {
-                Ok((listed(r)?, r.get::<_, Option<i64>>(prev_at)?))
+                Ok((listed(r)?, r.get::<_, Option<i64>>("requester_prev")?))
             })
             .optional()?
         else {

@@ -446,28 +446,18 @@ mod tests {
         rebuild(&mut conn, |_, _| {}).unwrap();
         let fts = fts_query("kosong").unwrap();
         assert_eq!(search(&conn, &fts, 10, ("[", "]")).unwrap().len(), 1);
-        let rows: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH '\"kosong\"'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(rows, 1);
+        assert_eq!(indexed(&conn, "messages_fts", "kosong"), 1);
     }
 
     fn pending(conn: &Connection) -> i64 {
-        conn.query_row("SELECT COUNT(*) FROM search_pending", [], |r| r.get(0))
-            .unwrap()
+        crate::fixtures::count(conn, "SELECT COUNT(*) FROM search_pending")
     }
 
     fn indexed(conn: &Connection, table: &str, word: &str) -> i64 {
-        conn.query_row(
+        crate::fixtures::count(
+            conn,
             &format!("SELECT COUNT(*) FROM {table} WHERE {table} MATCH '\"{word}\"'"),
-            [],
-            |r| r.get(0),
         )
-        .unwrap()
     }
 
     #[test]
