@@ -2908,7 +2908,7 @@ fn wal_frames_by_table(conn: &Connection, db: &Path) -> Result<Vec<(String, u64,
 /// `target/`. The two have the same bytes and start at different speeds on these machines:
 /// `loket --version` 2.0-2.2 ms for a copy against 2.3-2.6 ms for the linker's file (537 against
 /// 556 page faults), a `loket ingest` 0.3-0.8 ms apart (BENCHMARKS.md, 2026-12-05): a matter of
-/// how the page cache holds the file, not of Loket's code.
+/// how the page cache holds the two files, presumably (not looked into), and not of Loket's code.
 fn installed_copy(binary: &Path, work: &Path) -> Result<PathBuf> {
     let dir = work.join("bin");
     fs::create_dir_all(&dir)?;
