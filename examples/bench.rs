@@ -2421,7 +2421,8 @@ fn phase_latency(
     let mut created: HashMap<usize, SystemTime> = HashMap::new();
     let id_prefix = format!("message_id=live.{run}.");
     for line in text.lines() {
-        if line.ends_with("IDLE: new data") {
+        // "IDLE: new data" is what builds before the quick look logged.
+        if line.contains("loket::inbound::imap: wake-up: ") || line.ends_with("IDLE: new data") {
             wakes.extend(stamp(line));
         } else if line.contains("ticket created")
             && let Some(rest) = line.split(&id_prefix).nth(1)

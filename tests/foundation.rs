@@ -672,3 +672,61 @@ fn processed_folder_is_created_and_committed_messages_are_moved_into_it() {
         loket.log()
     );
 }
+
+/// Rewrites the `[imap]` table of a configured (not yet started) helpdesk: `poll_interval` and
+/// the lines given after it.
+fn imap_waits(loket: &Loket, poll: &str, more: &str) {
+    let text = std::fs::read_to_string(&loket.config).expect("config");
+    let text = text.replacen(
+        "poll_interval = \"2s\"\n",
+        &format!("poll_interval = \"{poll}\"\n{more}"),
+        1,
+    );
+    std::fs::write(&loket.config, text).expect("config");
+}
+
+#[test]
+fn mail_announced_while_a_round_stores_is_fetched_without_further_news() {
+    // Dovecot reports a message that arrives while Loket is storing the previous one in the
+    // EXISTS at the end of Loket's next command, and counts it as told: the IDLE that follows
+    // would not announce it again. With a poll every 30 s, only Loket reading that EXISTS
+    // fetches it before the poll.
+    let s = stack();
+    let mut loket = Loket::configure(Options::default());
+    imap_waits(&loket, "30s", "");
+    loket.spawn();
+    loket.wait_log("IMAP session ready", 1, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The first message's round waits on the write lock (Loket waits up to 10 s for it), so
+    // the second arrives while that round is storing.
+    let holder = loket.db();
+    holder.execute_batch("BEGIN EXCLUSIVE").expect("write lock");
+    let (first, second) = (unique("rina"), unique("budi"));
+    s.send(
+        &first,
+        &loket.address,
+        "Printer mati",
+        "Tidak mencetak.",
+        "",
+    );
+    loket.wait_log("new messages", 1, WAIT);
+    s.send(
+        &second,
+        &loket.address,
+        "Wifi putus",
+        "Tidak tersambung.",
+        "",
+    );
+    s.wait_mail(&loket.address, 2, WAIT);
+    // Dovecot has the file; give its index a moment too.
+    std::thread::sleep(Duration::from_millis(200));
+    holder.execute_batch("COMMIT").expect("release the lock");
+    drop(holder);
+
+    // Well before the 30 s poll (and no third message brings news).
+    let soon = Duration::from_secs(10);
+    loket.wait_count("SELECT COUNT(*) FROM tickets", 2, soon);
+    s.wait_mail(&second, 1, soon);
+    assert_eq!(loket.count("SELECT COUNT(*) FROM tickets"), 2);
+}

@@ -282,21 +282,32 @@ async fn session(env: &Env, task: &Task) -> Result<()> {
     // Set while the database refuses writes (locked by another process, disk full): the wait
     // before the next attempt. The session stays open; the messages stay unseen on the server.
     let mut db_backoff: Option<Duration> = None;
+    // True when the round just run was a recheck, run only because the server announced mail
+    // during the one before: an announcement after an empty recheck is not followed again, so a
+    // server that repeats EXISTS cannot keep Loket from waiting.
+    let mut rechecked = false;
 
     loop {
         let round = async {
             flush_flags(account, db, &mut s, uid_validity, can_move).await?;
-            fetch_new(env, task, &mut s, uid_validity, &mut last_uid).await?;
-            flush_flags(account, db, &mut s, uid_validity, can_move).await
+            let found = fetch_new(env, task, &mut s, uid_validity, &mut last_uid).await?;
+            flush_flags(account, db, &mut s, uid_validity, can_move).await?;
+            Ok::<_, anyhow::Error>(found)
         }
         .await;
-        match round {
-            Ok(()) => {
+        // Mail that arrived during the round is announced by the EXISTS the server sends at the
+        // end of a command, and the server counts it as told: the IDLE that follows would not
+        // announce it again. Such mail is fetched at once, or it would wait for the next
+        // message's news or the next poll.
+        let again = match round {
+            Ok(found) => {
+                rechecked = drain_announced(&mut s) && (found > 0 || !rechecked);
                 // The mailbox has been read up to now: the "last successful poll" of the metrics.
                 task.health.imap_ok(&account.address, env.clock.now());
                 if db_backoff.take().is_some() {
                     tracing::info!(db = %cfg.database.path.display(), "database writable again; messages stored");
                 }
+                rechecked
             }
             Err(e) => {
                 // Anything but a passing database fault ends the session (reconnect in `run`).
@@ -320,10 +331,14 @@ async fn session(env: &Env, task: &Task) -> Result<()> {
                 s.noop().await.context("NOOP")?;
                 continue;
             }
-        }
+        };
         if cancel.is_cancelled() {
             s.logout().await.ok();
             return Ok(());
+        }
+        if again {
+            tracing::debug!("wake-up: new mail announced during the round");
+            continue;
         }
         // Wait for news: IDLE pushes it, polling looks again after poll_interval.
         if can_idle {
@@ -337,9 +352,9 @@ async fn session(env: &Env, task: &Task) -> Result<()> {
                 }
             };
             // Logged before DONE's round trip: the benchmark times a live acknowledgement from
-            // this line (issue 19 item 3).
+            // these lines (issue 19 item 3).
             if let Some(Ok(IdleResponse::NewData(_))) = &outcome {
-                tracing::debug!("IDLE: new data");
+                tracing::debug!("wake-up: IDLE news");
             }
             s = idle.done().await.context("ending IDLE")?;
             match outcome {
@@ -362,15 +377,27 @@ async fn session(env: &Env, task: &Task) -> Result<()> {
     }
 }
 
+/// Empties the session's queue of unsolicited responses; true when one of them announced mail
+/// (EXISTS or RECENT). Flag changes and expunges announce nothing new.
+fn drain_announced(s: &mut ImapSession) -> bool {
+    use async_imap::types::UnsolicitedResponse as U;
+    let mut announced = false;
+    while let Ok(r) = s.unsolicited_responses.try_recv() {
+        announced |= matches!(r, U::Exists(_) | U::Recent(_));
+    }
+    announced
+}
+
 /// Fetches every message above `last_uid` in batches and hands each batch to the ingest driver,
-/// advancing `last_uid` past every committed message (also when a later one fails).
+/// advancing `last_uid` past every committed message (also when a later one fails). Returns how
+/// many new messages the server listed.
 async fn fetch_new(
     env: &Env,
     task: &Task,
     s: &mut ImapSession,
     uid_validity: u32,
     last_uid: &mut u32,
-) -> Result<()> {
+) -> Result<usize> {
     let (db, cancel) = (&task.db, &task.cancel);
     let cfg = &env.cfg;
     // UID n:* always includes the highest UID even when it is below n, hence the filter.
@@ -385,7 +412,7 @@ async fn fetch_new(
     sizes.retain(|(uid, _)| *uid > *last_uid);
     sizes.sort_unstable();
     if sizes.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     tracing::info!(count = sizes.len(), "new messages");
     // A backlog (first start on a full mailbox, a long outage) reports its progress every few
@@ -455,7 +482,7 @@ async fn fetch_new(
             return Err(e).context("storing a message");
         }
     }
-    Ok(())
+    Ok(sizes.len())
 }
 
 /// Progress lines for a long fetch: at most one every [`Progress::EVERY`], none for a short one.
